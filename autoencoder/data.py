@@ -1,0 +1,255 @@
+"""Images in and out: robust decoding of anything a user uploads, folders of training or
+evaluation images, seeded random multi-scale crops, and the bundled gallery.
+
+Every image leaves this module as RGB: a uint8 numpy array (H, W, 3) or a float tensor
+(B, 3, H, W) in [0, 1].
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+ACCEPTED = "PNG, JPEG, WebP, BMP, GIF or TIFF"
+MAX_DECODE_PIXELS = 50_000_000  # refuse to decode more than this (decompression bombs)
+MAX_ASPECT_RATIO = 32  # a 32:1 panorama is fine; a 10000×2 strip is not a picture
+MIN_SIDE = 2  # a 1-pixel-wide image has nothing to reconstruct
+
+
+class ImageError(ValueError):
+    """An input that is not a usable image; the message says what is wrong and what works."""
+
+
+# ---------------------------------------------------------------------------------------
+# Decoding
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode → 8-bit RGB: alpha composited on white, 16-bit scaled, CMYK converted."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # Pillow's convert("L") clips 16-bit values instead of scaling them.
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        if img.mode == "F" and a.max() <= 1.0:
+            top = 1.0
+        a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        img = Image.fromarray(a, mode="L")
+    if img.mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert("RGB")
+
+
+def decode_image(source: bytes | str | Path | io.IOBase) -> np.ndarray:
+    """Decode an image file (path, bytes or file object) to RGB uint8 (H, W, 3).
+
+    EXIF orientation is applied; palette, alpha, CMYK, grayscale and 16-bit images are
+    converted; animated files give their first frame. Raises ImageError with a message
+    fit to show a user for anything that is not a usable picture.
+    """
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(source)
+            w, h = img.size
+            if w * h > MAX_DECODE_PIXELS:
+                raise ImageError(
+                    f"the image is {w}×{h} = {w * h / 1e6:.0f} megapixels; at most "
+                    f"{MAX_DECODE_PIXELS / 1e6:.0f} megapixels are accepted"
+                )
+            check_size(w, h)
+            img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb = _to_rgb(img)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"the image is too large to decode safely ({e})") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"this file is not an image Pillow can read; accepted formats: {ACCEPTED}") from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"the image file is damaged or truncated ({e}); accepted formats: {ACCEPTED}") from e
+    return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+def check_size(width: int, height: int) -> None:
+    """Refuse sizes that are not a picture: empty, 1-pixel lines, absurd aspect ratios."""
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"the image is {width}×{height} pixels; both sides must be at least {MIN_SIDE}")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageError(
+            f"the image is {width}×{height} pixels, wider than {MAX_ASPECT_RATIO}:1; "
+            "crop it to something closer to a photograph"
+        )
+
+
+def limit_size(image: np.ndarray, max_side: int) -> tuple[np.ndarray, bool]:
+    """Downscale (high-quality, aspect kept) so the longest side is ≤ max_side; says if it did."""
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image, False
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS)), True
+
+
+def center_square(image: np.ndarray, size: int) -> np.ndarray:
+    """The centre square of an image, resized to size×size (the 64×64 'original notebook' view)."""
+    h, w = image.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    square = Image.fromarray(image[top : top + s, left : left + s])
+    return np.asarray(square.resize((size, size), Image.Resampling.LANCZOS))
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) → float (1, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float (1, 3, H, W) or (3, H, W) → uint8 (H, W, 3), rounded and clamped like a saved PNG."""
+    if x.ndim == 4:
+        x = x[0]
+    return (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+# ---------------------------------------------------------------------------------------
+# Folders
+
+def list_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder of images: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
+
+
+def load_folder(folder: str | Path) -> list[np.ndarray]:
+    return [decode_image(p) for p in list_images(folder)]
+
+
+def split_train_val(files: list, val_every: int) -> tuple[list, list]:
+    """Deterministic hold-out: every `val_every`-th file (by sorted name) validates; 0 = none."""
+    if val_every <= 0:
+        return list(files), []
+    val = files[val_every - 1 :: val_every]
+    return [f for f in files if f not in val], val
+
+
+# ---------------------------------------------------------------------------------------
+# Training crops
+
+class RandomCrops:
+    """Seeded random crops from a multi-scale pyramid of images, with horizontal flips.
+
+    Each image is kept at every scale in `scales` (Lanczos-downscaled once, up front), so a
+    crop shows the scene at several zoom levels: the model learns fine texture from full-scale
+    crops and whole-object structure from downscaled ones.
+    """
+
+    def __init__(self, images: list[np.ndarray], crop: int, scales: tuple[float, ...], seed: int):
+        self.crop = crop
+        self.levels: list[torch.Tensor] = []  # each uint8 (3, H, W)
+        for image in images:
+            h, w = image.shape[:2]
+            for s in scales:
+                size = (round(w * s), round(h * s))
+                if min(size) < crop:
+                    continue
+                level = image if s == 1 else np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+                self.levels.append(torch.from_numpy(np.array(level, dtype=np.uint8)).permute(2, 0, 1))
+        if not self.levels:
+            raise ValueError(f"no image is at least {crop}×{crop} at any scale in {scales}")
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def sample(self, batch: int) -> torch.Tensor:
+        """A float batch (batch, 3, crop, crop) in [0, 1]."""
+        g, c = self.generator, self.crop
+        out = torch.empty(batch, 3, c, c, dtype=torch.uint8)
+        picks = torch.randint(len(self.levels), (batch,), generator=g).tolist()
+        for i, k in enumerate(picks):
+            level = self.levels[k]
+            top = int(torch.randint(level.shape[1] - c + 1, (1,), generator=g))
+            left = int(torch.randint(level.shape[2] - c + 1, (1,), generator=g))
+            crop = level[:, top : top + c, left : left + c]
+            out[i] = crop.flip(-1) if torch.rand((), generator=g) < 0.5 else crop
+        return out.float() / 255.0
+
+    def state(self) -> torch.Tensor:
+        return self.generator.get_state()
+
+    def set_state(self, state: torch.Tensor) -> None:
+        self.generator.set_state(state)
+
+
+def fixed_crops(images: list[np.ndarray], crop: int, per_image: int, seed: int) -> torch.Tensor:
+    """A deterministic validation batch: `per_image` full-scale crops from each image."""
+    g = torch.Generator().manual_seed(seed)
+    levels = [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1) for im in images]
+    return torch.cat([_crops_of(level, crop, per_image, g) for level in levels if min(level.shape[1:]) >= crop])
+
+
+def _crops_of(level: torch.Tensor, crop: int, n: int, g: torch.Generator) -> torch.Tensor:
+    tops = torch.randint(level.shape[1] - crop + 1, (n,), generator=g).tolist()
+    lefts = torch.randint(level.shape[2] - crop + 1, (n,), generator=g).tolist()
+    return torch.stack([level[:, t : t + crop, l : l + crop] for t, l in zip(tops, lefts)]).float() / 255.0
+
+
+def tiles(image: np.ndarray, size: int) -> torch.Tensor:
+    """All non-overlapping size×size tiles of an image, row-major: float (N, 3, size, size)."""
+    x = to_tensor(image)[0]
+    h, w = (x.shape[1] // size) * size, (x.shape[2] // size) * size
+    x = x[:, :h, :w].unfold(1, size, size).unfold(2, size, size)  # (3, h/s, w/s, s, s)
+    return x.permute(1, 2, 0, 3, 4).reshape(-1, 3, size, size)
+
+
+# ---------------------------------------------------------------------------------------
+# Gallery: sample photos that the installed scikit-image carries (no download, no ../shared).
+
+@dataclass(frozen=True)
+class GalleryImage:
+    name: str
+    loader: str  # function name in skimage.data
+    credit: str
+
+
+GALLERY = (
+    GalleryImage("Astronaut", "astronaut", "Eileen Collins, NASA; public domain"),
+    GalleryImage("Coffee", "coffee", "Rachel Michetti; CC0"),
+    GalleryImage("Chelsea the cat", "chelsea", "Stefan van der Walt; CC0"),
+    GalleryImage("Rocket launch", "rocket", "SpaceX (DSCOVR on Falcon 9); public domain"),
+    GalleryImage("Hubble deep field", "hubble_deep_field", "NASA; public domain"),
+    GalleryImage("Cameraman (grayscale)", "camera", "Lav Varshney; CC0"),
+)
+
+
+def gallery_names() -> list[str]:
+    return [g.name for g in GALLERY]
+
+
+def load_gallery_image(name: str) -> np.ndarray:
+    """A bundled sample photo by its gallery name, as RGB uint8 (H, W, 3)."""
+    import skimage.data  # imported here: only the gallery needs it, and it is slow to import
+
+    entry = next((g for g in GALLERY if g.name == name), None)
+    if entry is None:
+        raise KeyError(f"no gallery image {name!r}; choose from {gallery_names()}")
+    image = getattr(skimage.data, entry.loader)()
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return np.ascontiguousarray(image[..., :3].astype(np.uint8))

@@ -1,0 +1,207 @@
+"""`python -m autoencoder eval --data DIR`: every model and every baseline on one folder.
+
+    python -m autoencoder eval --data ../shared/data/kodak --json weights/kodak-eval.json \\
+        --markdown weights/kodak-results.md --readme README.md --update-manifest
+
+Per image, at full resolution: conv models run on the whole image; dense models (64×64
+only) run on every 64×64 tile and the tiles are put back together, so both families are
+scored on the same pixels (a border that is not a whole tile is cropped off for everyone).
+Reconstructions are rounded to 8 bits, as a saved PNG would be, before scoring. Scores are
+means over images of per-image PSNR, SSIM and MS-SSIM. Bytes are real: the 8-bit latent
+with its side information for the models, Pillow's files for JPEG and WebP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import metrics
+from .baselines import CODEC_QUALITIES, PCA_FILE, codec_ladder
+from .data import decode_image, list_images, tiles, to_tensor, to_uint8
+from .models import values_ratio
+from .pca import BlockPCA
+from .pipeline import reconstruct, roundtrip
+from .pretrained import list_models, load_pretrained, model_info, update_model_entry, weights_dir
+
+PCA_CHANNELS = (4, 8, 16, 32, 64)
+TILE = 64
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def crop_to_tiles(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    return image[: h - h % TILE, : w - w % TILE]
+
+
+def _stitch(tile_batch: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse of data.tiles: (N, 3, 64, 64) row-major → (1, 3, height, width)."""
+    rows, cols = height // TILE, width // TILE
+    x = tile_batch.reshape(rows, cols, 3, TILE, TILE).permute(2, 0, 3, 1, 4)
+    return x.reshape(1, 3, height, width)
+
+
+@torch.no_grad()
+def model_outputs(model, image: np.ndarray) -> dict:
+    """Float-latent and 8-bit-latent reconstructions (1, 3, H, W) and the 8-bit latent's bytes."""
+    h, w = image.shape[:2]
+    if model.any_size:
+        x = to_tensor(image)
+        q = roundtrip(model, x, bits=8)
+        return {"float": reconstruct(model, x), "8bit": q.image, "bytes": q.quantized.num_bytes}
+    parts = tiles(image, TILE)
+    trips = [roundtrip(model, t[None], bits=8) for t in parts]
+    return {
+        "float": _stitch(reconstruct(model, parts), h, w),
+        "8bit": _stitch(torch.cat([t.image for t in trips]), h, w),
+        "bytes": sum(t.quantized.num_bytes for t in trips),
+    }
+
+
+def score(original: np.ndarray, reconstruction: np.ndarray) -> dict:
+    return metrics.quality(to_tensor(original), to_tensor(reconstruction))
+
+
+def mean_scores(rows: list[dict]) -> dict:
+    out = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        if any(v is None for v in values):
+            out[key] = None
+        else:
+            out[key] = round(float(np.mean(values)), 5)
+    return out
+
+
+def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: int | None = None,
+             qualities=CODEC_QUALITIES, progress: bool = True) -> dict:
+    files = list_images(data)[: max_images or None]
+    images = [crop_to_tiles(decode_image(f)) for f in files]
+    if any(min(im.shape[:2]) == 0 for im in images):
+        raise SystemExit(f"every image in {data} must be at least {TILE}×{TILE}")
+    models = {i: load_pretrained(i) for i in model_ids}
+    per_model = {i: [] for i in model_ids}
+    per_pca = {c: [] for c in PCA_CHANNELS} if pca else {}
+    per_codec = {(c, q): [] for c in ("jpeg", "webp") for q in qualities}
+    started = time.perf_counter()
+    for image in tqdm(images, desc="eval", unit="img", disable=not progress):
+        pixels = image.shape[0] * image.shape[1]
+        for model_id, model in models.items():
+            out = model_outputs(model, image)
+            s8 = score(image, to_uint8(out["8bit"]))
+            per_model[model_id].append({
+                "psnr": score(image, to_uint8(out["float"]))["psnr"],
+                "psnr_8bit": s8["psnr"], "ssim_8bit": s8["ssim"], "ms_ssim_8bit": s8["ms_ssim"],
+                "bpp_8bit": metrics.bits_per_pixel(out["bytes"], *image.shape[:2]),
+            })
+        for channels in per_pca:
+            out = model_outputs(pca.as_model(channels), image)
+            s = score(image, to_uint8(out["float"]))
+            per_pca[channels].append({**s, "psnr_8bit": score(image, to_uint8(out["8bit"]))["psnr"],
+                                      "bpp_8bit": metrics.bits_per_pixel(out["bytes"], *image.shape[:2])})
+        for (codec, quality), rows in per_codec.items():
+            encoded = codec_ladder(image, codec, (quality,))[0]
+            rows.append({**score(image, encoded.decoded), "bpp": 8 * encoded.num_bytes / pixels})
+    return {
+        "data": str(data),
+        "images": len(images),
+        "protocol": __doc__.split("\n\n", 2)[2].strip(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch_version": torch.__version__,
+        "seconds": round(time.perf_counter() - started, 1),
+        "models": [
+            {"id": i, "family": models[i].family, "ratio": values_ratio(models[i]), **mean_scores(rows)}
+            for i, rows in per_model.items()
+        ],
+        "block_pca": [{"channels": c, "ratio": 192 / c, **mean_scores(rows)} for c, rows in per_pca.items()],
+        **{codec: [{"quality": q, **mean_scores(per_codec[(codec, q)])} for q in qualities]
+           for codec in ("jpeg", "webp")},
+    }
+
+
+def _fmt(value, digits=2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(results: dict) -> str:
+    pca = {row["channels"]: row for row in results["block_pca"]}
+    lines = [
+        f"Mean over the {results['images']} images of `{results['data']}` at full resolution "
+        "(`python -m autoencoder eval`). PSNR in dB; bpp and the 8-bit columns use the latent rounded "
+        "to 8 bits (real bytes, side information included, no entropy coding).",
+        "",
+        "| model | ratio (values) | bpp (8-bit) | PSNR | PSNR (8-bit) | SSIM (8-bit) | MS-SSIM (8-bit) | block-PCA PSNR, same C | gain |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in results["models"]:
+        c = model_info(row["id"]).get("latent_channels")
+        base = pca.get(c, {}).get("psnr") if c else None
+        gain = None if base is None or row["psnr"] is None else row["psnr"] - base
+        lines.append(
+            f"| {row['id']} | {row['ratio']:.0f}× | {_fmt(row['bpp_8bit'], 3)} | {_fmt(row['psnr'])} | "
+            f"{_fmt(row['psnr_8bit'])} | {_fmt(row['ssim_8bit'], 4)} | {_fmt(row['ms_ssim_8bit'], 4)} | "
+            f"{_fmt(base)} | {'–' if gain is None else f'{gain:+.2f}'} |"
+        )
+    if results["block_pca"]:
+        lines += ["", "Block-PCA (the optimal linear 8×8-block transform, fitted on the training photos):", "",
+                  "| C | ratio | PSNR | SSIM | MS-SSIM |", "|---|---|---|---|---|"]
+        for row in results["block_pca"]:
+            lines.append(f"| {row['channels']} | {row['ratio']:.0f}× | {_fmt(row['psnr'])} | "
+                         f"{_fmt(row['ssim'], 4)} | {_fmt(row['ms_ssim'], 4)} |")
+    lines += ["", "Pillow JPEG and WebP (real file bytes):", "",
+              "| quality | JPEG bpp | JPEG PSNR | JPEG MS-SSIM | WebP bpp | WebP PSNR | WebP MS-SSIM |",
+              "|---|---|---|---|---|---|---|"]
+    for j, w in zip(results["jpeg"], results["webp"]):
+        lines.append(f"| {j['quality']} | {_fmt(j['bpp'], 3)} | {_fmt(j['psnr'])} | {_fmt(j['ms_ssim'], 4)} | "
+                     f"{_fmt(w['bpp'], 3)} | {_fmt(w['psnr'])} | {_fmt(w['ms_ssim'], 4)} |")
+    return "\n".join(lines) + "\n"
+
+
+def splice_readme(readme: Path, table: str) -> None:
+    text = readme.read_text()
+    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{readme} has no {README_START} … {README_END} section to fill")
+    readme.write_text(pattern.sub(lambda _: f"{README_START}\n{table}{README_END}", text))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m autoencoder eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="folder of evaluation images")
+    p.add_argument("--models", nargs="*", help="model ids (default: every model in the manifest)")
+    p.add_argument("--pca", type=Path, help=f"block-PCA file (default: weights/{PCA_FILE}; 'none' to skip)")
+    p.add_argument("--max-images", type=int, help="only the first N images (quick checks)")
+    p.add_argument("--json", type=Path, help="write the results here (the app plots them)")
+    p.add_argument("--markdown", type=Path, help="write the Markdown tables here")
+    p.add_argument("--readme", type=Path, help="replace the results section of this README")
+    p.add_argument("--update-manifest", action="store_true", help="store each model's scores in the manifest")
+    p.add_argument("--threads", type=int)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pca_path = args.pca or weights_dir() / PCA_FILE
+    pca = None if str(pca_path) == "none" or not pca_path.exists() else BlockPCA.load(pca_path)
+    results = evaluate(args.data, args.models if args.models is not None else list_models(), pca, args.max_images)
+    table = markdown(results)
+    print(table)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.markdown:
+        args.markdown.write_text(table)
+    if args.readme:
+        splice_readme(args.readme, table)
+    if args.update_manifest:
+        name = Path(args.data).name
+        for row in results["models"]:
+            scores = {k: v for k, v in row.items() if k not in ("id", "family", "ratio")}
+            update_model_entry(row["id"], {f"{name}_metrics": {"images": results["images"], **scores}})
+    return results

@@ -1,0 +1,64 @@
+"""Image-quality metrics: the one implementation used by the app, the CLI and the tests.
+
+All functions take RGB float tensors in [0, 1] of shape (B, 3, H, W) and return one float
+per image (a (B,) tensor), so callers average over images themselves: the convention of
+published rate–distortion tables is the mean of per-image PSNR, not the PSNR of the mean MSE.
+SSIM and MS-SSIM come from pytorch-msssim (the implementation CompressAI evaluates with).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from pytorch_msssim import ms_ssim as _ms_ssim
+from pytorch_msssim import ssim as _ssim
+
+SSIM_WINDOW = 11
+# MS-SSIM downsamples four times and still needs a full window at the coarsest scale.
+MS_SSIM_MIN_SIDE = (SSIM_WINDOW - 1) * 2**4 + 1  # 161 px
+
+
+def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return ((x.float() - y.float()) ** 2).mean(dim=(1, 2, 3))
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB for peak 1.0; identical images give +inf."""
+    return -10.0 * torch.log10(mse(x, y))
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    """SSIM (Gaussian 11×11 window, σ = 1.5); None where a side is shorter than the window."""
+    if min(x.shape[-2:]) < SSIM_WINDOW:
+        return None
+    return _ssim(x.float(), y.float(), data_range=1.0, size_average=False)
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    """MS-SSIM over 5 scales; None for images with a side under 161 px (too small for 5 scales)."""
+    if min(x.shape[-2:]) < MS_SSIM_MIN_SIDE:
+        return None
+    return _ms_ssim(x.float(), y.float(), data_range=1.0, size_average=False)
+
+
+def quality(x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
+    """All metrics for one image pair (B = 1) as plain floats (None where undefined)."""
+    if x.shape[0] != 1:
+        raise ValueError(f"quality() takes one image (B = 1), got B = {x.shape[0]}")
+    s, m = ssim(x, y), ms_ssim(x, y)
+    return {
+        "mse": float(mse(x, y)),
+        "psnr": float(psnr(x, y)),
+        "ssim": None if s is None else float(s),
+        "ms_ssim": None if m is None else float(m),
+    }
+
+
+def bits_per_pixel(num_bytes: int, height: int, width: int) -> float:
+    return 8.0 * num_bytes / (height * width)
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON has no infinity: a lossless result's PSNR is stored as null."""
+    return value if math.isfinite(value) else None

@@ -1,0 +1,234 @@
+"""The autoencoder families, their configs, and the one registry that maps a family name to its class.
+
+Input contract for every model: RGB float tensors in [0, 1], shape (B, 3, H, W).
+Conv models take any H, W that are multiples of `downsampling_factor` (use
+`pad_to_multiple` / `crop_to`, or `autoencoder.reconstruct`, which does both);
+dense models take exactly (B, 3, 64, 64).
+
+Reading order: padding helper → conv family → dense family → registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+# ---------------------------------------------------------------------------------------
+# Padding: the one helper every caller uses to bring an image to a size a model accepts.
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad (B, C, H, W) on the bottom/right by edge replication up to multiples of `multiple`.
+
+    Replication (not reflection) so that even a 1×1 image can be padded to 8×8, and so that
+    the padded border looks like the image rather than like a black frame the model must code.
+    """
+    h, w = x.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x
+    return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+
+
+def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Undo `pad_to_multiple`: keep the top-left (height, width) of (B, C, H, W)."""
+    return x[..., :height, :width]
+
+
+def _check_rgb_batch(x: torch.Tensor) -> None:
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected an RGB batch of shape (B, 3, H, W), got {tuple(x.shape)}")
+
+
+# ---------------------------------------------------------------------------------------
+# Conv family: fully convolutional, 8× downsampling to C latent channels.
+
+@dataclass
+class ConvConfig:
+    latent_channels: int = 16  # C: the latent is (C, H/8, W/8); ratio in values = 192 / C
+    width: int = 128  # channels of the nonlinear branches (they run at H/8, W/8)
+    depth: int = 2  # residual blocks per branch
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+
+
+def _branch(in_channels: int, width: int, depth: int, out_channels: int) -> nn.Sequential:
+    """3×3 conv stack whose last layer starts at zero, so the branch adds nothing at init."""
+    last = nn.Conv2d(width, out_channels, 3, padding=1)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, padding=1),
+        *[ResBlock(width) for _ in range(depth)],
+        nn.ReLU(),
+        last,
+    )
+
+
+class ConvAutoencoder(nn.Module):
+    """8×8 blocks → C values each, a linear path plus a nonlinear correction.
+
+    The linear path is pixel-unshuffle(8) → 1×1 conv (192 → C) and back, which is exactly a
+    block transform: initialised from block-PCA (`init_from_pca`) it *starts* at the best
+    linear code of its size. The nonlinear branches see 3×3 neighbouring blocks (a 24×24 pixel
+    window), so they can learn what a block transform cannot: removing block edges and
+    spending the C values better. Their last layers start at zero, so training begins at the
+    linear optimum and only improves on it.
+    """
+
+    family = "conv"
+    downsampling_factor = 8
+    any_size = True  # fully convolutional: any H, W once padded to multiples of 8
+    block_values = 3 * 8 * 8  # 192 input values per latent position
+
+    def __init__(self, config: ConvConfig):
+        super().__init__()
+        self.config = config
+        c, w, d = config.latent_channels, config.width, config.depth
+        # Branch inputs are normalised so their first convs see unit-scale values: blocks are
+        # centred on the mean block, latents divided by each PCA coefficient's std. Both are
+        # set by init_from_pca and saved with the weights.
+        self.register_buffer("block_mean", torch.full((self.block_values,), 0.5))
+        self.register_buffer("latent_scale", torch.ones(c))
+        self.encoder_linear = nn.Conv2d(self.block_values, c, 1)
+        self.encoder_branch = _branch(self.block_values, w, d, c)
+        self.decoder_linear = nn.Conv2d(c, self.block_values, 1)
+        self.decoder_branch = _branch(c, w, d, self.block_values)
+
+    @torch.no_grad()
+    def init_from_pca(self, mean: torch.Tensor, basis: torch.Tensor, variances: torch.Tensor) -> None:
+        """mean: (192,), basis: (192, K) orthonormal columns and variances (K,), sorted, K ≥ C."""
+        c = self.config.latent_channels
+        self.block_mean.copy_(mean)
+        self.latent_scale.copy_(variances[:c].clamp_min(1e-8).sqrt())
+        components = basis[:, :c].T.contiguous()  # (C, 192)
+        self.encoder_linear.weight.copy_(components[:, :, None, None])
+        self.encoder_linear.bias.copy_(-components @ mean)
+        self.decoder_linear.weight.copy_(components.T[:, :, None, None])
+        self.decoder_linear.bias.copy_(mean)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        _check_rgb_batch(x)
+        f = self.downsampling_factor
+        if x.shape[-2] % f or x.shape[-1] % f:
+            raise ValueError(
+                f"conv models need H and W divisible by {f}, got {tuple(x.shape[-2:])}: "
+                "pad with autoencoder.pad_to_multiple (autoencoder.reconstruct does it for you)"
+            )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1], H and W multiples of 8 → latent (B, C, H/8, W/8)."""
+        self._check_input(x)
+        blocks = F.pixel_unshuffle(x, self.downsampling_factor)  # (B, 192, H/8, W/8)
+        centred = blocks - self.block_mean[:, None, None]
+        scale = self.latent_scale[:, None, None]
+        return self.encoder_linear(blocks) + scale * self.encoder_branch(centred)  # (B, C, H/8, W/8)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent (B, C, h, w) → image (B, 3, 8h, 8w), not clamped (use reconstruct for [0, 1])."""
+        normalised = z / self.latent_scale[:, None, None]
+        blocks = self.decoder_linear(z) + self.decoder_branch(normalised)  # (B, 192, h, w)
+        return F.pixel_shuffle(blocks, self.downsampling_factor)  # (B, 3, 8h, 8w)
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        f = self.downsampling_factor
+        return (self.config.latent_channels, -(-height // f), -(-width // f))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+# ---------------------------------------------------------------------------------------
+# Dense (MLP) family: the whole 64×64×3 image is one 12288-vector.
+
+@dataclass
+class DenseConfig:
+    latent_dim: int = 2048  # ratio in values = 12288 / latent_dim
+    hidden: int = 384  # width of the one hidden layer on each side (sets the file size)
+    image_size: int = 64
+
+
+class DenseAutoencoder(nn.Module):
+    """12288 → hidden → latent_dim → hidden → 12288, ReLU between.
+
+    Weight count is about 2 · 12288 · hidden, so `hidden` (not the latent) decides the file
+    size; with hidden = 384 the files stay under 25 MB in fp16. The price: everything the
+    latent holds has passed through `hidden` units first, so a 2048-value code carries at
+    most what 384 nonlinear features can.
+    """
+
+    family = "dense"
+    any_size = False  # exactly one 64×64 image; never padded
+
+    def __init__(self, config: DenseConfig):
+        super().__init__()
+        self.config = config
+        n = 3 * config.image_size**2
+        self.encoder = nn.Sequential(
+            nn.Flatten(), nn.Linear(n, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.latent_dim)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(config.latent_dim, config.hidden), nn.ReLU(), nn.Linear(config.hidden, n)
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 64, 64) in [0, 1] → latent (B, latent_dim)."""
+        _check_rgb_batch(x)
+        s = self.config.image_size
+        if tuple(x.shape[-2:]) != (s, s):
+            raise ValueError(
+                f"dense models take exactly {s}×{s} images, got {x.shape[-2]}×{x.shape[-1]}: "
+                f"resize or crop to {s}×{s} first (or use a conv model, which takes any size)"
+            )
+        return self.encoder(x - 0.5)  # centred input: the first layer then needs no large bias
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent (B, latent_dim) → image (B, 3, 64, 64), not clamped."""
+        s = self.config.image_size
+        return self.decoder(z).view(-1, 3, s, s) + 0.5
+
+    def latent_shape(self, height: int, width: int) -> tuple[int]:
+        return (self.config.latent_dim,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+# ---------------------------------------------------------------------------------------
+# Registry: family name → (model class, config class). The manifest names families only.
+
+MODEL_FAMILIES: dict[str, tuple[type[nn.Module], type]] = {
+    "conv": (ConvAutoencoder, ConvConfig),
+    "dense": (DenseAutoencoder, DenseConfig),
+}
+
+
+def build_model(family: str, config: dict) -> nn.Module:
+    """Construct an untrained model of `family` from a plain config dict (as saved)."""
+    if family not in MODEL_FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; known: {sorted(MODEL_FAMILIES)}")
+    model_cls, config_cls = MODEL_FAMILIES[family]
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(config) - known
+    if unknown:
+        raise ValueError(f"unknown {family} config keys {sorted(unknown)}; known: {sorted(known)}")
+    return model_cls(config_cls(**config))
+
+
+def values_ratio(model: nn.Module) -> float:
+    """Input values per latent value (192 / C for conv, 12288 / latent_dim for dense)."""
+    if isinstance(model, ConvAutoencoder):
+        return model.block_values / model.config.latent_channels
+    return 3 * model.config.image_size**2 / model.config.latent_dim

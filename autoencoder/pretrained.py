@@ -1,0 +1,125 @@
+"""Shipped weights: the manifest, checked loading (sha256, no pickle), and saving.
+
+weights/manifest.json is {"models": [entry, ...], "block_pca": {...}}; each entry has at
+least id, family, config, latent_channels or latent_dim, ratio, file, sha256, and the
+record of how it was trained and what it scores on Kodak.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .models import build_model
+
+MANIFEST_NAME = "manifest.json"
+
+
+class WeightsError(RuntimeError):
+    """Shipped weights that are missing, changed or unreadable."""
+
+
+def weights_dir() -> Path:
+    """$AUTOENCODER_WEIGHTS, or the weights/ folder next to the package."""
+    return Path(os.environ.get("AUTOENCODER_WEIGHTS", Path(__file__).resolve().parent.parent / "weights"))
+
+
+def read_manifest(folder: Path | None = None) -> dict:
+    path = (folder or weights_dir()) / MANIFEST_NAME
+    if not path.exists():
+        return {"models": []}
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise WeightsError(f"{path} is not valid JSON ({e})") from e
+    if not isinstance(manifest.get("models"), list):
+        raise WeightsError(f"{path} has no 'models' list")
+    return manifest
+
+
+def write_manifest(manifest: dict, folder: Path | None = None) -> None:
+    path = (folder or weights_dir()) / MANIFEST_NAME
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(path)  # atomic: a crash never leaves half a manifest
+
+
+def list_models(folder: Path | None = None) -> list[str]:
+    """Model ids in the manifest, in its order (conv by ratio, then dense)."""
+    return [m["id"] for m in read_manifest(folder)["models"]]
+
+
+def model_info(model_id: str, folder: Path | None = None) -> dict:
+    """The manifest entry of one model."""
+    for entry in read_manifest(folder)["models"]:
+        if entry["id"] == model_id:
+            return entry
+    raise KeyError(f"no model {model_id!r} in the manifest; available: {list_models(folder)}")
+
+
+def update_model_entry(model_id: str, fields: dict, folder: Path | None = None) -> dict:
+    """Merge `fields` into a model's manifest entry (creating it), keeping the list ordered."""
+    manifest = read_manifest(folder)
+    models = manifest["models"]
+    entry = next((m for m in models if m["id"] == model_id), None)
+    if entry is None:
+        entry = {"id": model_id}
+        models.append(entry)
+    entry.update(fields)
+    models.sort(key=lambda m: (m.get("family") != "conv", -m.get("ratio", 0), m["id"]))
+    write_manifest(manifest, folder)
+    return entry
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_weights(model: nn.Module, path: Path, dtype: torch.dtype = torch.float32) -> str:
+    """Write a .safetensors file with the family and config in its metadata; returns sha256."""
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    metadata = {"family": model.family, "config": json.dumps(vars(model.config), sort_keys=True)}
+    save_file(tensors, str(path), metadata=metadata)
+    return sha256_of(path)
+
+
+def load_weights_file(path: Path, family: str, config: dict) -> nn.Module:
+    """Build the model and fill it from a safetensors file (no pickle is ever read)."""
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"cannot read weights {path}: {e}") from e
+    model = build_model(family, config)
+    expected = model.state_dict()
+    if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
+        raise WeightsError(f"{path} does not hold the tensors of a {family} model with config {config}")
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return model.eval().requires_grad_(False)
+
+
+def load_pretrained(model_id: str, folder: Path | None = None) -> nn.Module:
+    """An eval-mode model from the shipped weights, after checking the file's sha256."""
+    folder = folder or weights_dir()
+    entry = model_info(model_id, folder)
+    path = folder / entry["file"]
+    if not path.exists():
+        raise WeightsError(f"weights file {path} for {model_id!r} is missing")
+    actual = sha256_of(path)
+    if actual != entry["sha256"]:
+        raise WeightsError(
+            f"weights file {path} does not match the manifest (sha256 {actual[:12]}…, "
+            f"expected {entry['sha256'][:12]}…): the file is corrupt or was changed; "
+            "restore it from the repository or retrain with the command in the manifest"
+        )
+    return load_weights_file(path, entry["family"], entry["config"])

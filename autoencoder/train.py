@@ -1,0 +1,265 @@
+"""`python -m autoencoder train`: train one model on a folder of images.
+
+    python -m autoencoder train --config configs/conv-c16.json          # a shipped model
+    python -m autoencoder train --family conv --model latent_channels=8 \\
+        --data ~/my_photos --id my-conv-c8 --steps 3000                 # your own
+    torchrun --nproc_per_node 2 -m autoencoder train --config ...        # data-parallel
+
+A config file holds any of the options below (flags given on the command line win). Every
+run saves a checkpoint (`--resume` continues it), then writes weights/<id>.safetensors and
+records in weights/manifest.json how the model was trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from . import metrics
+from .data import RandomCrops, decode_image, fixed_crops, list_images, split_train_val
+from .models import MODEL_FAMILIES, build_model, values_ratio
+from .pca import fit_block_pca
+from .pretrained import load_weights_file, save_weights, update_model_entry, weights_dir
+
+DEFAULTS = {
+    "id": None,
+    "family": "conv",
+    "model": {},
+    "data": None,
+    "steps": 2000,
+    "batch_size": 16,
+    "crop": 128,
+    "scales": [1.0, 0.7, 0.5, 0.35],
+    "lr": 5e-4,
+    "linear_lr_scale": 1.0,  # conv: the PCA-initialised linear path learns at lr × this
+    "warmup_steps": 100,
+    "seed": 0,
+    "val_every": 12,  # every 12th image (sorted by name) is held out for validation
+    "val_interval": 250,
+    "pca_init": True,
+    "storage_dtype": "float32",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m autoencoder train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", type=Path, help="JSON file of options (flags override it)")
+    p.add_argument("--id", help="model id, also the weights file name (e.g. conv-c16)")
+    p.add_argument("--family", choices=sorted(MODEL_FAMILIES))
+    p.add_argument("--model", action="append", metavar="KEY=VALUE",
+                   help="model config value, e.g. latent_channels=8 (repeatable)")
+    p.add_argument("--data", help="folder of training images")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int, dest="batch_size")
+    p.add_argument("--crop", type=int, help="crop side in pixels")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--val-every", type=int, dest="val_every", help="hold out every N-th image (0: none)")
+    p.add_argument("--val-interval", type=int, dest="val_interval", help="validate every N steps")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--out", type=Path, help="weights folder (default: the shipped weights/)")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint file (default: runs/<id>/checkpoint.pt)")
+    p.add_argument("--checkpoint-interval", type=int, default=500, dest="checkpoint_interval")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs a line per validation)")
+    return p
+
+
+def resolve_options(args: argparse.Namespace) -> dict:
+    options = dict(DEFAULTS)
+    if args.config:
+        loaded = json.loads(args.config.read_text())
+        unknown = set(loaded) - set(DEFAULTS)
+        if unknown:
+            raise SystemExit(f"{args.config}: unknown options {sorted(unknown)}")
+        options.update(loaded)
+    for key in DEFAULTS:
+        value = getattr(args, key, None)
+        if value is not None and key != "model":
+            options[key] = value
+    model = dict(options["model"])
+    for item in args.model or []:
+        key, _, value = item.partition("=")
+        model[key] = json.loads(value)
+    options["model"] = model
+    if not options["id"] or not options["data"]:
+        raise SystemExit("train needs --id and --data (directly or in --config)")
+    return options
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda":
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device(name)
+
+
+def learning_rate(step: int, options: dict) -> float:
+    """Linear warm-up, then cosine decay to 5 % of the peak."""
+    peak, warm, total = options["lr"], options["warmup_steps"], options["steps"]
+    if step < warm:
+        return peak * (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, crops: torch.Tensor, device: torch.device) -> float:
+    """Mean per-crop PSNR on the held-out crops (the training-set hold-out, never Kodak)."""
+    model.eval()
+    scores = [metrics.psnr(model(b.to(device)).clamp(0, 1), b.to(device)) for b in crops.split(32)]
+    model.train()
+    return float(torch.cat(scores).mean())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    options = resolve_options(args)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = pick_device(args.device)
+    if distributed:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank = dist.get_rank() if distributed else 0
+    world = dist.get_world_size() if distributed else 1
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # denormal floats once slowed CPU training ~50×
+    torch.manual_seed(options["seed"])
+
+    train_files, val_files = split_train_val(list_images(options["data"]), options["val_every"])
+    images = [decode_image(f) for f in train_files]
+    crop = options["crop"]
+    sampler = RandomCrops(images, crop, tuple(options["scales"]), seed=options["seed"] + 1 + rank)
+    val_crops = fixed_crops([decode_image(f) for f in val_files], crop, 16, seed=options["seed"]) if val_files else None
+
+    model = build_model(options["family"], options["model"])
+    if options["family"] == "conv" and options["pca_init"]:
+        pca = fit_block_pca(images, tuple(options["scales"]), seed=options["seed"])
+        model.init_from_pca(pca.mean, pca.basis, pca.variances)
+    model.to(device).train()
+    linear = [p for n, p in model.named_parameters() if "_linear." in n]
+    others = [p for n, p in model.named_parameters() if "_linear." not in n]
+    optimizer = torch.optim.AdamW([{"params": others, "lr_scale": 1.0},
+                                   {"params": linear, "lr_scale": options["linear_lr_scale"]}],
+                                  lr=options["lr"], weight_decay=0.0)
+
+    checkpoint = args.checkpoint or Path("runs") / options["id"] / "checkpoint.pt"
+    step, elapsed, val_history = 0, 0.0, []
+    if args.resume:
+        if not checkpoint.exists():
+            raise SystemExit(f"--resume: no checkpoint at {checkpoint}")
+        state = torch.load(checkpoint, map_location=device, weights_only=True)  # tensors only: no code runs
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed, val_history = int(state["step"]), float(state["elapsed"]), json.loads(state["val_history"])
+        sampler.generator.manual_seed(options["seed"] + 1 + rank + 7919 * step)  # fresh, reproducible stream
+    trainee = DistributedDataParallel(model) if distributed else model
+
+    def save_checkpoint() -> None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                    "elapsed": elapsed, "val_history": json.dumps(val_history)}, checkpoint)
+
+    batch = options["batch_size"]
+    show = rank == 0 and not args.no_progress
+    bar = tqdm(total=options["steps"], initial=step, disable=not show, unit="step", dynamic_ncols=True,
+               desc=options["id"])
+    if rank == 0 and val_crops is not None and step == 0:  # the starting point (block-PCA for conv)
+        val_history.append([0, round(validate(model, val_crops, device), 3)])
+    started = time.perf_counter()
+    while step < options["steps"]:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, options) * group["lr_scale"]
+        x = sampler.sample(batch).to(device)
+        loss = torch.mean((trainee(x) - x) ** 2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        now = time.perf_counter()
+        elapsed, started = elapsed + now - started, now
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.5f}", psnr=f"{-10 * math.log10(max(loss.item(), 1e-10)):.2f}",
+                        img_s=f"{bar.n * batch * world / max(elapsed, 1e-9):.0f}" if bar.n else "")
+        if rank == 0 and val_crops is not None and (step % options["val_interval"] == 0 or step == options["steps"]):
+            val_history.append([step, round(validate(model, val_crops, device), 3)])
+            bar.write(f"step {step}: validation PSNR {val_history[-1][1]:.2f} dB (held-out training photos)")
+            sys.stdout.flush()  # logs redirected to a file show progress as it happens
+        if rank == 0 and (step % args.checkpoint_interval == 0 or step == options["steps"]):
+            save_checkpoint()
+        started = time.perf_counter()  # checkpoint and validation time is not training time
+    bar.close()
+
+    record = {}
+    if rank == 0:
+        record = finish(model, options, args, argv, device, world, elapsed, val_history, val_crops,
+                        n_train=len(train_files), n_val=len(val_files))
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    return record
+
+
+def finish(model, options, args, argv, device, world, elapsed, val_history, val_crops, n_train, n_val) -> dict:
+    """Write the weights and the manifest entry that says how they were made."""
+    out = args.out or weights_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{options['id']}.safetensors"
+    dtype = getattr(torch, options["storage_dtype"])
+    model = model.cpu().eval()
+    sha = save_weights(model, path, dtype)
+    stored = load_weights_file(path, model.family, vars(model.config))
+    cfg = vars(model.config)
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"{device.type} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    command = "python -m autoencoder train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    fields = {
+        "family": model.family,
+        "config": cfg,
+        **({"latent_channels": cfg["latent_channels"]} if model.family == "conv" else {"latent_dim": cfg["latent_dim"]}),
+        "ratio": values_ratio(model),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "file": path.name,
+        "sha256": sha,
+        "storage_dtype": options["storage_dtype"],
+        "file_bytes": path.stat().st_size,
+        "training": {
+            "command": command + (f"  (under torchrun, {world} processes)" if world > 1 else ""),
+            "options": options,
+            "data": f"{options['data']} ({n_train} images trained on, {n_val} held out for validation)",
+            "steps": options["steps"],
+            "images_seen": options["steps"] * options["batch_size"] * world,
+            "wall_time_s": round(elapsed, 1),
+            "device": device_name,
+            "processes": world,
+            "torch_version": torch.__version__,
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "validation_psnr": val_history,
+        },
+    }
+    if val_crops is not None and dtype != torch.float32:
+        # What storing the weights in a smaller type costs, on the same held-out crops.
+        fields["training"]["validation_psnr_as_stored"] = round(validate(stored, val_crops, torch.device("cpu")), 3)
+    return update_model_entry(options["id"], fields, out)

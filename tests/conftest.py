@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny image folders and tiny trained models, so tests need no ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def write_images(folder: Path, count: int, size=(96, 80), seed: int = 0) -> Path:
+    """Smooth random colour images (gradients plus noise): structured enough to train on."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    for i in range(count):
+        a = rng.uniform(0, 1, (3, 3))
+        img = np.stack([a[c, 0] * xx + a[c, 1] * yy + a[c, 2] * np.sin(6 * xx * (i + 1)) for c in range(3)], -1)
+        img = np.clip((img - img.min()) / (np.ptp(img) + 1e-9) * 200 + rng.normal(0, 8, img.shape), 0, 255)
+        Image.fromarray(img.astype(np.uint8)).save(folder / f"{i:03d}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory) -> Path:
+    return write_images(tmp_path_factory.mktemp("images"), 4)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory, image_folder) -> Path:
+    """A weights folder with a tiny conv model, a tiny dense model and a block-PCA, made by
+    the real training and fit-pca commands (two steps each)."""
+    from autoencoder import baselines, train
+
+    out = tmp_path_factory.mktemp("weights")
+    common = ["--data", str(image_folder), "--steps", "2", "--batch-size", "2", "--val-every", "4",
+              "--out", str(out), "--no-progress", "--threads", "1"]
+    train.main(["--id", "conv-c4", "--model", "latent_channels=4", "--model", "width=8", "--model", "depth=1",
+                "--crop", "32", "--checkpoint", str(out / "ck1.pt"), *common])
+    train.main(["--id", "dense-d16", "--family", "dense", "--model", "latent_dim=16", "--model", "hidden=8",
+                "--crop", "64", "--checkpoint", str(out / "ck2.pt"), *common])
+    baselines.main(["--data", str(image_folder), "--out", str(out), "--val-every", "4"])
+    return out
+
+
+@pytest.fixture
+def use_weights(tiny_weights, monkeypatch) -> Path:
+    monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(tiny_weights))
+    return tiny_weights
+
+
+needs_shared = pytest.mark.skipif(not (SHARED_DATA / "kodak").is_dir(),
+                                  reason="needs ../shared/data (the Kodak and training photos), absent in this checkout")

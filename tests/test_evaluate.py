@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from autoencoder import baselines, bench, evaluate, pretrained
+from autoencoder.data import decode_image, list_images
+from conftest import SHARED_DATA, needs_shared, write_images
+
+
+@pytest.fixture(scope="module")
+def eval_folder(tmp_path_factory):
+    return write_images(tmp_path_factory.mktemp("eval"), 2, size=(200, 176), seed=5)
+
+
+def test_eval_on_two_tiny_images(use_weights, eval_folder, tmp_path):
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    results = evaluate.main(["--data", str(eval_folder), "--json", str(out_json), "--markdown", str(out_md)])
+    assert json.loads(out_json.read_text()) == results
+    assert results["images"] == 2
+    assert [m["id"] for m in results["models"]] == ["conv-c4", "dense-d16"]
+    for row in results["models"]:
+        assert 5 < row["psnr"] < 60 and 0 < row["bpp_8bit"] < 24
+        assert row["ms_ssim_8bit"] is None  # 192×128 after cropping to whole tiles: too small for MS-SSIM
+    conv = results["models"][0]
+    assert conv["bpp_8bit"] == pytest.approx(4 * 8 / 64 + 8 * 4 * 4 / (192 * 128), abs=1e-5)  # payload + side info
+    pca = [r["psnr"] for r in results["block_pca"]]
+    assert pca == sorted(pca)  # more coefficients, better reconstruction
+    jpeg = results["jpeg"]
+    assert [r["bpp"] for r in jpeg] == sorted(r["bpp"] for r in jpeg)
+    assert jpeg[-1]["psnr"] > jpeg[0]["psnr"]
+    table = out_md.read_text()
+    assert "| conv-c4 | 48× |" in table and "block-PCA" in table and "JPEG" in table
+
+
+def test_update_manifest_and_readme_splice(use_weights, eval_folder, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{evaluate.README_START}\nold\n{evaluate.README_END}\noutro\n")
+    evaluate.main(["--data", str(eval_folder), "--models", "conv-c4", "--pca", "none", "--max-images", "1",
+                   "--readme", str(readme), "--update-manifest"])
+    text = readme.read_text()
+    assert "old" not in text and "| conv-c4 |" in text and text.startswith("intro") and text.endswith("outro\n")
+    stored = pretrained.model_info("conv-c4")[f"{eval_folder.name}_metrics"]
+    assert stored["images"] == 1 and stored["psnr"] > 5
+
+
+def test_stitching_tiles_is_exact():
+    image = np.random.default_rng(0).integers(0, 256, (128, 192, 3), dtype=np.uint8)
+    from autoencoder.data import tiles, to_tensor
+    assert torch.equal(evaluate._stitch(tiles(image, 64), 128, 192), to_tensor(image))
+
+
+def test_pillow_codecs_and_byte_budget():
+    image = decode_image(next(iter(list_images(write_images(__import__("pathlib").Path(
+        __import__("tempfile").mkdtemp()), 1, size=(96, 64))))))
+    ladder = baselines.codec_ladder(image, "webp", (10, 90))
+    assert ladder[0].num_bytes < ladder[1].num_bytes and ladder[0].decoded.shape == image.shape
+    budget = ladder[1].num_bytes
+    best = baselines.best_within_bytes(image, "jpeg", budget)
+    assert best is not None and best.num_bytes <= budget
+    worse = baselines.pillow_roundtrip(image, "jpeg", min(95, best.quality + 1))
+    assert best.quality == 95 or worse.num_bytes > budget  # the highest quality that fits
+    assert baselines.best_within_bytes(image, "jpeg", 10) is None
+
+
+def test_bench_runs_on_tiny_weights(use_weights, tmp_path):
+    rows = bench.main(["--repeats", "1", "--json", str(tmp_path / "b.json")])
+    assert {r["id"] for r in rows} == {"conv-c4", "dense-d16"}
+    conv = next(r for r in rows if r["id"] == "conv-c4")
+    assert conv["roundtrip_1024_s"] > 0 and "roundtrip_1024_s" not in rows[1]
+
+
+@pytest.mark.slow
+@needs_shared
+def test_manifest_kodak_numbers_are_reproducible():
+    """The Kodak PSNR stored in the manifest is what eval measures now (for the smallest model)."""
+    entries = [e for e in pretrained.read_manifest()["models"] if "kodak_metrics" in e]
+    if not entries:
+        pytest.skip("the shipped manifest has no Kodak metrics yet")
+    entry = entries[0]
+    results = evaluate.evaluate(str(SHARED_DATA / "kodak"), [entry["id"]], None, qualities=(), progress=False)
+    assert results["models"][0]["psnr"] == pytest.approx(entry["kodak_metrics"]["psnr"], abs=0.01)

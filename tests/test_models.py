@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+import autoencoder as ae
+from autoencoder.models import ConvAutoencoder, DenseAutoencoder, build_model, values_ratio
+from autoencoder.pca import fit_block_pca
+from autoencoder.data import decode_image, list_images
+
+
+def tiny_conv(c=4):
+    return build_model("conv", {"latent_channels": c, "width": 8, "depth": 1}).eval()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 13), (64, 64), (1000, 3)])
+def test_conv_round_trip_keeps_any_size(size):
+    x = torch.rand(2, 3, *size)
+    y = ae.reconstruct(tiny_conv(), x)
+    assert y.shape == x.shape
+    assert float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+@pytest.mark.parametrize("size", [(7, 13), (64, 64), (17, 8)])
+def test_latent_shape_is_ceil_of_size_over_8(size):
+    model = tiny_conv(c=6)
+    z = model.encode(ae.pad_to_multiple(torch.rand(1, 3, *size), 8))
+    assert tuple(z.shape[1:]) == model.latent_shape(*size) == (6, -(-size[0] // 8), -(-size[1] // 8))
+
+
+def test_pad_then_crop_is_exact_and_pads_by_replication():
+    x = torch.rand(1, 3, 7, 13)
+    padded = ae.pad_to_multiple(x, 8)
+    assert padded.shape[-2:] == (8, 16)
+    assert torch.equal(ae.crop_to(padded, 7, 13), x)
+    assert torch.equal(padded[..., 7, :13], x[..., 6, :])  # bottom row repeats the last row
+    assert torch.equal(padded[..., :7, 15], x[..., :, 12])
+    assert ae.pad_to_multiple(torch.rand(1, 3, 16, 8), 8).shape[-2:] == (16, 8)  # no-op when divisible
+
+
+def test_conv_encode_refuses_unpadded_input():
+    with pytest.raises(ValueError, match="divisible by 8"):
+        tiny_conv().encode(torch.rand(1, 3, 7, 8))
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 32, 32), (1, 3, 64, 65), (1, 1, 64, 64)])
+def test_dense_refuses_anything_but_rgb_64(shape):
+    model = build_model("dense", {"latent_dim": 8, "hidden": 4})
+    with pytest.raises(ValueError):
+        ae.reconstruct(model, torch.rand(*shape))
+
+
+def test_dense_round_trip():
+    model = build_model("dense", {"latent_dim": 8, "hidden": 4}).eval()
+    x = torch.rand(3, 3, 64, 64)
+    assert model.encode(x).shape == (3, 8)
+    assert ae.reconstruct(model, x).shape == x.shape
+
+
+def test_registry_and_ratios():
+    assert set(ae.MODEL_FAMILIES) == {"conv", "dense"}
+    assert isinstance(build_model("conv", {"latent_channels": 32}), ConvAutoencoder)
+    assert isinstance(build_model("dense", {}), DenseAutoencoder)
+    assert values_ratio(build_model("conv", {"latent_channels": 32})) == 6  # the origin design: 64×64×3 → 8×8×32
+    assert values_ratio(build_model("dense", {"latent_dim": 2048, "hidden": 4})) == 6
+    with pytest.raises(ValueError, match="unknown model family"):
+        build_model("gan", {})
+    with pytest.raises(ValueError, match="unknown conv config keys"):
+        build_model("conv", {"channels": 3})
+
+
+def test_pca_initialised_conv_model_is_exactly_block_pca(image_folder):
+    """The untrained model equals projecting each 8×8 block on the top-C PCA basis."""
+    images = [decode_image(p) for p in list_images(image_folder)]
+    pca = fit_block_pca(images, (1.0,), crops=64, crop=32)
+    model = build_model("conv", {"latent_channels": 5, "width": 8, "depth": 1})
+    model.init_from_pca(pca.mean, pca.basis, pca.variances)
+    x = torch.rand(1, 3, 16, 24)
+    blocks = torch.nn.functional.pixel_unshuffle(x, 8).permute(0, 2, 3, 1).reshape(-1, 192)
+    v = pca.basis[:, :5]
+    expected = ((blocks - pca.mean) @ v @ v.T + pca.mean).reshape(1, 2, 3, 192).permute(0, 3, 1, 2)
+    expected = torch.nn.functional.pixel_shuffle(expected, 8)
+    assert torch.allclose(model(x), expected, atol=1e-5)
+    # All 192 components reconstruct perfectly: the basis is orthonormal.
+    full = pca.as_model(192)
+    assert torch.allclose(full(x), x, atol=1e-4)

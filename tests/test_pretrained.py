@@ -1,0 +1,97 @@
+"""The weights contract: manifest ↔ files ↔ registry, sha256 checks, no pickle."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+import autoencoder as ae
+from autoencoder import pretrained
+from autoencoder.models import MODEL_FAMILIES, ConvAutoencoder
+
+SHIPPED = pretrained.weights_dir()
+REQUIRED = {"id", "family", "config", "ratio", "file", "sha256", "parameters", "training"}
+
+
+def shipped_entries():
+    return pretrained.read_manifest(SHIPPED)["models"] if (SHIPPED / "manifest.json").exists() else []
+
+
+def test_api_on_tiny_weights(use_weights):
+    assert ae.list_models() == ["conv-c4", "dense-d16"]  # conv first, then dense
+    info = ae.model_info("conv-c4")
+    assert info["family"] == "conv" and info["latent_channels"] == 4 and info["ratio"] == 48
+    assert ae.model_info("dense-d16")["latent_dim"] == 16
+    model = ae.load_pretrained("conv-c4")
+    assert isinstance(model, ConvAutoencoder) and not model.training
+    assert not any(p.requires_grad for p in model.parameters())
+    x = torch.rand(1, 3, 21, 34)
+    assert ae.reconstruct(model, x).shape == x.shape
+    with pytest.raises(KeyError, match="available"):
+        ae.model_info("nope")
+
+
+def test_training_record_is_complete(use_weights):
+    record = ae.model_info("conv-c4")["training"]
+    for key in ("command", "data", "steps", "wall_time_s", "device", "torch_version", "validation_psnr"):
+        assert key in record
+    assert record["steps"] == 2 and record["command"].startswith("python -m autoencoder train")
+
+
+def test_changed_file_is_refused(tiny_weights, tmp_path):
+    folder = tmp_path / "w"
+    shutil.copytree(tiny_weights, folder)
+    path = folder / "conv-c4.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ae.WeightsError, match="does not match the manifest"):
+        ae.load_pretrained("conv-c4", folder)
+
+
+def test_corrupt_file_with_matching_hash_is_refused_cleanly(tiny_weights, tmp_path):
+    folder = tmp_path / "w"
+    shutil.copytree(tiny_weights, folder)
+    (folder / "conv-c4.safetensors").write_bytes(b"\x00garbage")
+    pretrained.update_model_entry("conv-c4", {"sha256": pretrained.sha256_of(folder / "conv-c4.safetensors")}, folder)
+    with pytest.raises(ae.WeightsError, match="cannot read weights"):
+        ae.load_pretrained("conv-c4", folder)
+
+
+def test_missing_file_and_broken_manifest(tiny_weights, tmp_path):
+    folder = tmp_path / "w"
+    shutil.copytree(tiny_weights, folder)
+    (folder / "dense-d16.safetensors").unlink()
+    with pytest.raises(ae.WeightsError, match="missing"):
+        ae.load_pretrained("dense-d16", folder)
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(ae.WeightsError, match="not valid JSON"):
+        ae.list_models(folder)
+
+
+def test_pickle_is_never_needed(tiny_weights):
+    header = (tiny_weights / "conv-c4.safetensors").read_bytes()[:8]
+    assert int.from_bytes(header, "little") < 100_000  # safetensors: a JSON header length, not a pickle opcode
+    from safetensors import safe_open
+    with safe_open(str(tiny_weights / "conv-c4.safetensors"), "pt") as f:
+        meta = f.metadata()
+    assert meta["family"] == "conv" and json.loads(meta["config"])["latent_channels"] == 4
+
+
+@pytest.mark.skipif(not shipped_entries(), reason="no shipped weights/manifest.json in this checkout")
+def test_shipped_manifest_integrity():
+    entries = shipped_entries()
+    ids = [e["id"] for e in entries]
+    assert len(ids) == len(set(ids))
+    for entry in entries:
+        assert REQUIRED <= set(entry), entry["id"]
+        assert entry["family"] in MODEL_FAMILIES  # every class the manifest names is registered
+        path = SHIPPED / entry["file"]
+        assert path.exists() and pretrained.sha256_of(path) == entry["sha256"], entry["id"]
+        assert path.stat().st_size <= 25_000_000, f"{entry['id']} is over the 25 MB budget"
+        model = ae.load_pretrained(entry["id"])
+        assert sum(p.numel() for p in model.parameters()) == entry["parameters"]
+        assert entry["ratio"] == pytest.approx(ae.models.values_ratio(model))
+    pca = pretrained.read_manifest(SHIPPED).get("block_pca")
+    assert pca and pretrained.sha256_of(SHIPPED / pca["file"]) == pca["sha256"]

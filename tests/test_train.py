@@ -1,0 +1,78 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from autoencoder import pretrained, train
+from conftest import REPO
+
+
+def base_args(folder, out, steps):
+    return ["--id", "conv-c4", "--data", str(folder), "--model", "latent_channels=4", "--model", "width=8",
+            "--model", "depth=1", "--crop", "32", "--batch-size", "2", "--steps", str(steps), "--val-every", "4",
+            "--out", str(out), "--checkpoint", str(out / "ck.pt"), "--no-progress", "--threads", "1"]
+
+
+def test_two_steps_write_weights_manifest_and_checkpoint(image_folder, tmp_path):
+    entry = train.main(base_args(image_folder, tmp_path, 2))
+    assert entry["training"]["steps"] == 2 and entry["training"]["images_seen"] == 4
+    assert (tmp_path / "conv-c4.safetensors").exists() and (tmp_path / "ck.pt").exists()
+    assert pretrained.sha256_of(tmp_path / "conv-c4.safetensors") == entry["sha256"]
+    history = entry["training"]["validation_psnr"]
+    assert history[0][0] == 0 and history[-1][0] == 2  # start (block-PCA) and end
+
+
+def test_resume_continues_from_the_checkpoint(image_folder, tmp_path):
+    train.main(base_args(image_folder, tmp_path, 2))
+    first = torch.load(tmp_path / "ck.pt", weights_only=True)
+    entry = train.main(base_args(image_folder, tmp_path, 4) + ["--resume"])
+    second = torch.load(tmp_path / "ck.pt", weights_only=True)
+    assert first["step"] == 2 and second["step"] == 4
+    assert [s for s, _ in entry["training"]["validation_psnr"]] == [0, 2, 4]
+    assert not torch.equal(first["model"]["decoder_linear.weight"], second["model"]["decoder_linear.weight"])
+
+
+def test_resume_without_checkpoint_says_so(image_folder, tmp_path):
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        train.main(base_args(image_folder, tmp_path, 2) + ["--resume"])
+
+
+def test_config_file_and_flag_override(image_folder, tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"id": "from-config", "data": str(image_folder), "steps": 1, "crop": 32,
+                                  "batch_size": 1, "model": {"latent_channels": 2, "width": 4, "depth": 0}}))
+    entry = train.main(["--config", str(config), "--steps", "2", "--out", str(tmp_path), "--no-progress",
+                        "--checkpoint", str(tmp_path / "ck.pt"), "--val-every", "0"])
+    assert entry["id"] == "from-config" and entry["training"]["steps"] == 2 and entry["latent_channels"] == 2
+    config.write_text(json.dumps({"stepz": 3}))
+    with pytest.raises(SystemExit, match="unknown options"):
+        train.main(["--config", str(config)])
+
+
+def test_dense_fp16_storage_records_its_cost(image_folder, tmp_path):
+    entry = train.main(["--id", "d", "--family", "dense", "--model", "latent_dim=8", "--model", "hidden=4",
+                        "--data", str(image_folder), "--crop", "64", "--steps", "2", "--batch-size", "2",
+                        "--val-every", "4", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "ck.pt"),
+                        "--no-progress", "--config", str(_write(tmp_path / "f.json", {"storage_dtype": "float16"}))])
+    assert entry["storage_dtype"] == "float16"
+    assert "validation_psnr_as_stored" in entry["training"]
+    assert entry["file_bytes"] < 2 * 4 * (12288 * 4 + 12288) + 10_000  # roughly half of fp32
+
+
+def _write(path, obj):
+    path.write_text(json.dumps(obj))
+    return path
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ddp_smoke(image_folder, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "autoencoder", "train", *base_args(image_folder, tmp_path, 2), "--device", "cpu"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    entry = pretrained.model_info("conv-c4", tmp_path)
+    assert entry["training"]["processes"] == 2 and entry["training"]["images_seen"] == 8
