@@ -30,11 +30,10 @@ from .data import decode_image, list_images, tiles, to_tensor, to_uint8
 from .models import values_ratio
 from .pca import BlockPCA
 from .pipeline import reconstruct, roundtrip
-from .pretrained import list_models, load_pretrained, model_info, update_model_entry, weights_dir
+from .pretrained import list_models, load_pretrained, model_info, read_manifest, update_model_entry, weights_dir
 
 PCA_CHANNELS = (4, 8, 16, 32, 64)
 TILE = 64
-README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def crop_to_tiles(image: np.ndarray) -> np.ndarray:
@@ -165,12 +164,30 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def splice_readme(readme: Path, table: str) -> None:
+def training_table(entries: list[dict]) -> str:
+    """How each shipped model was made, from its manifest record."""
+    lines = ["| model | parameters | file | steps | images seen | wall time | device | validation PSNR, start → end |",
+             "|---|---|---|---|---|---|---|---|"]
+    total = 0.0
+    for e in entries:
+        t = e["training"]
+        total += t["wall_time_s"]
+        history = t.get("validation_psnr") or []
+        val = f"{history[0][1]:.2f} → {history[-1][1]:.2f} dB" if history else "–"
+        lines.append(f"| {e['id']} | {e['parameters']:,} | {e['file_bytes'] / 1e6:.1f} MB ({e['storage_dtype']}) | "
+                     f"{t['steps']:,} | {t['images_seen']:,} | {t['wall_time_s'] / 60:.1f} min | {t['device']} | {val} |")
+    lines.append(f"\nTotal training time: {total / 60:.0f} min (from `weights/manifest.json`).")
+    return "\n".join(lines) + "\n"
+
+
+def splice_readme(readme: Path, section: str, content: str) -> None:
+    """Replace what stands between <!-- section:start --> and <!-- section:end -->."""
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
     text = readme.read_text()
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"{readme} has no {README_START} … {README_END} section to fill")
-    readme.write_text(pattern.sub(lambda _: f"{README_START}\n{table}{README_END}", text))
+        raise SystemExit(f"{readme} has no {start} … {end} section to fill")
+    readme.write_text(pattern.sub(lambda _: f"{start}\n{content}{end}", text))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -198,7 +215,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.markdown:
         args.markdown.write_text(table)
     if args.readme:
-        splice_readme(args.readme, table)
+        splice_readme(args.readme, "results", table)
+        trained = [e for e in read_manifest()["models"] if e["id"] in {r["id"] for r in results["models"]}]
+        splice_readme(args.readme, "training", training_table(trained))
     if args.update_manifest:
         name = Path(args.data).name
         for row in results["models"]:

@@ -36,11 +36,13 @@ def test_eval_on_two_tiny_images(use_weights, eval_folder, tmp_path):
 
 def test_update_manifest_and_readme_splice(use_weights, eval_folder, tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{evaluate.README_START}\nold\n{evaluate.README_END}\noutro\n")
+    readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\n"
+                      "<!-- training:start -->\n<!-- training:end -->\noutro\n")
     evaluate.main(["--data", str(eval_folder), "--models", "conv-c4", "--pca", "none", "--max-images", "1",
                    "--readme", str(readme), "--update-manifest"])
     text = readme.read_text()
-    assert "old" not in text and "| conv-c4 |" in text and text.startswith("intro") and text.endswith("outro\n")
+    assert "old" not in text and "| conv-c4 | 48× |" in text and text.startswith("intro") and text.endswith("outro\n")
+    assert "| conv-c4 | " in text.split("<!-- training:start -->")[1] and "Total training time" in text
     stored = pretrained.model_info("conv-c4")[f"{eval_folder.name}_metrics"]
     assert stored["images"] == 1 and stored["psnr"] > 5
 

@@ -1,0 +1,105 @@
+"""The app's plotly figures, built from what `explore` computes (no Streamlit here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .explore import CODECS, LATENT_COLORSCALE, LatentGrid, RatePoint
+
+FAMILY_COLOURS = {"conv": "#d62728", "dense": "#9467bd"}
+CODEC_COLOURS = {"jpeg": "#1f77b4", "webp": "#2ca02c"}
+PCA_COLOUR = "#7f7f7f"
+
+
+def latent_figure(grid: LatentGrid, height: int = 520) -> go.Figure:
+    """Heatmap of a latent grid: one colour scale centred on zero for every channel, hover values."""
+    limit = float(np.nanmax(np.abs(grid.colours))) or 1.0
+    # The values ride along as the hover's last field, since z holds the colours.
+    customdata = np.concatenate([grid.hover.astype(np.float64), grid.values[..., None]], axis=-1)
+    if grid.family == "conv":
+        pooled = f" (mean of {grid.pool}×{grid.pool})" if grid.pool > 1 else ""
+        hover = ("channel %{customdata[0]}<br>latent row %{customdata[1]}, column %{customdata[2]}"
+                 f"<br>value %{{customdata[3]:.3f}}{pooled}<extra></extra>")
+    else:
+        hover = ("code value #%{customdata[0]} (row %{customdata[1]}, column %{customdata[2]})"
+                 "<br>value %{customdata[3]:.3f}<extra></extra>")
+    figure = go.Figure(go.Heatmap(
+        z=grid.colours, customdata=customdata, hovertemplate=hover, hoverongaps=False,
+        colorscale=LATENT_COLORSCALE, zmid=0, zmin=-limit, zmax=limit,
+        colorbar=dict(title="÷ channel max" if grid.per_channel else "value", thickness=14),
+    ))
+    figure.update_xaxes(visible=False, constrain="domain")
+    # Square cells, row 0 at the top, as in the image.
+    figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="rgba(0,0,0,0)")
+    return figure
+
+
+def rd_figure(models: Sequence[RatePoint], families: Mapping[str, str], codecs: Mapping[str, Sequence[RatePoint]],
+              kodak: Mapping | None, current: str | None = None) -> go.Figure:
+    """Rate–distortion: PSNR against bits per pixel (log scale) for this image's models and
+    codec ladders, with the mean Kodak curves of `python -m autoencoder eval` where given.
+
+    families: model id → "conv" | "dense" (marker colour); current: the model on the slider.
+    """
+    figure = go.Figure()
+    for codec, points in codecs.items():
+        figure.add_trace(go.Scatter(
+            x=[p.bpp for p in points], y=[p.psnr for p in points], mode="lines+markers",
+            name=f"{CODECS[codec]} (this image)", line=dict(color=CODEC_COLOURS.get(codec)),
+            customdata=[[p.quality, p.num_bytes] for p in points],
+            hovertemplate=f"{CODECS[codec]} quality %{{customdata[0]}}<br>%{{customdata[1]:,}} B, "
+                          "%{x:.3f} bpp<br>%{y:.2f} dB<extra></extra>",
+        ))
+    for family in sorted({families[p.name] for p in models}):
+        points = [p for p in models if families[p.name] == family]
+        figure.add_trace(go.Scatter(
+            x=[p.bpp for p in points], y=[p.psnr for p in points], mode="markers+text",
+            name=f"{family} models (this image)", text=[p.name for p in points], textposition="top center",
+            marker=dict(color=FAMILY_COLOURS.get(family), size=[16 if p.name == current else 10 for p in points],
+                        line=dict(width=[3 if p.name == current else 0 for p in points], color="black")),
+            customdata=[p.num_bytes for p in points],
+            hovertemplate="%{text}<br>%{customdata:,} B, %{x:.3f} bpp<br>%{y:.2f} dB<extra></extra>",
+        ))
+    if kodak:
+        _add_kodak(figure, kodak)
+    ticks = [0.0625, 0.125, 0.25, 0.5, 1, 2, 4, 8, 16]
+    figure.update_xaxes(type="log", title="bits per pixel (log scale)", tickvals=ticks,
+                        ticktext=[f"{t:g}" for t in ticks])
+    figure.update_yaxes(title="PSNR (dB)")
+    figure.update_layout(height=480, margin=dict(l=10, r=10, t=30, b=10), hovermode="closest",
+                         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return figure
+
+
+def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
+    """The eval JSON's means as dashed lines and open markers: the reference this image is read against."""
+    n = kodak.get("images", "?")
+    for codec in CODECS:
+        rows = [r for r in kodak.get(codec, []) if r.get("psnr") is not None]
+        if rows:
+            figure.add_trace(go.Scatter(
+                x=[r["bpp"] for r in rows], y=[r["psnr"] for r in rows], mode="lines",
+                name=f"{CODECS[codec]} (Kodak, {n} images)", line=dict(color=CODEC_COLOURS[codec], dash="dash"),
+                opacity=0.6, hovertemplate=f"{CODECS[codec]} on Kodak<br>%{{x:.3f}} bpp, %{{y:.2f}} dB<extra></extra>",
+            ))
+    rows = [r for r in kodak.get("block_pca", []) if r.get("psnr_8bit") is not None]
+    if rows:
+        figure.add_trace(go.Scatter(
+            x=[r["bpp_8bit"] for r in rows], y=[r["psnr_8bit"] for r in rows], mode="lines+markers",
+            name=f"block-PCA (Kodak, {n} images)", line=dict(color=PCA_COLOUR, dash="dot"), opacity=0.6,
+            text=[f"C = {r['channels']}" for r in rows],
+            hovertemplate="block-PCA %{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
+        ))
+    rows = [r for r in kodak.get("models", []) if r.get("psnr_8bit") is not None]
+    if rows:
+        figure.add_trace(go.Scatter(
+            x=[r["bpp_8bit"] for r in rows], y=[r["psnr_8bit"] for r in rows], mode="markers",
+            name=f"models (Kodak, {n} images)", text=[r["id"] for r in rows],
+            marker=dict(symbol="circle-open", size=11, line=dict(width=2),
+                        color=[FAMILY_COLOURS.get(r.get("family"), "black") for r in rows]),
+            hovertemplate="%{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
+        ))
