@@ -190,12 +190,6 @@ class RandomCrops:
             out[i] = crop.flip(-1) if torch.rand((), generator=g) < 0.5 else crop
         return out.float() / 255.0
 
-    def state(self) -> torch.Tensor:
-        return self.generator.get_state()
-
-    def set_state(self, state: torch.Tensor) -> None:
-        self.generator.set_state(state)
-
 
 def fixed_crops(images: list[np.ndarray], crop: int, per_image: int, seed: int) -> torch.Tensor:
     """A deterministic validation batch: `per_image` full-scale crops from each image."""

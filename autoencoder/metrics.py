@@ -8,8 +8,6 @@ SSIM and MS-SSIM come from pytorch-msssim (the implementation CompressAI evaluat
 
 from __future__ import annotations
 
-import math
-
 import torch
 from pytorch_msssim import ms_ssim as _ms_ssim
 from pytorch_msssim import ssim as _ssim
@@ -57,8 +55,3 @@ def quality(x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
 
 def bits_per_pixel(num_bytes: int, height: int, width: int) -> float:
     return 8.0 * num_bytes / (height * width)
-
-
-def finite_or_none(value: float) -> float | None:
-    """JSON has no infinity: a lossless result's PSNR is stored as null."""
-    return value if math.isfinite(value) else None
