@@ -102,7 +102,7 @@ def limit_size(image: np.ndarray, max_side: int) -> tuple[np.ndarray, bool]:
         return image, False
     scale = max_side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS)), True
+    return np.array(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS)), True  # writable
 
 
 def center_square(image: np.ndarray, size: int) -> np.ndarray:
@@ -111,7 +111,7 @@ def center_square(image: np.ndarray, size: int) -> np.ndarray:
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
     square = Image.fromarray(image[top : top + s, left : left + s])
-    return np.asarray(square.resize((size, size), Image.Resampling.LANCZOS))
+    return np.array(square.resize((size, size), Image.Resampling.LANCZOS))  # writable, like decode_image
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:

@@ -49,17 +49,19 @@ def _stitch(tile_batch: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def model_outputs(model, image: np.ndarray) -> dict:
-    """Float-latent and 8-bit-latent reconstructions (1, 3, H, W) and the 8-bit latent's bytes."""
+def model_outputs(model, image: np.ndarray, float_latent: bool = True) -> dict:
+    """8-bit-latent reconstruction (1, 3, H, W) and its bytes; with float_latent, also the
+    reconstruction from the unrounded latent ("float", else None)."""
     h, w = image.shape[:2]
     if model.any_size:
         x = to_tensor(image)
         q = roundtrip(model, x, bits=8)
-        return {"float": reconstruct(model, x), "8bit": q.image, "bytes": q.quantized.num_bytes}
+        return {"float": reconstruct(model, x) if float_latent else None, "8bit": q.image,
+                "bytes": q.quantized.num_bytes}
     parts = tiles(image, TILE)
     trips = [roundtrip(model, t[None], bits=8) for t in parts]
     return {
-        "float": _stitch(reconstruct(model, parts), h, w),
+        "float": _stitch(reconstruct(model, parts), h, w) if float_latent else None,
         "8bit": _stitch(torch.cat([t.image for t in trips]), h, w),
         "bytes": sum(t.quantized.num_bytes for t in trips),
     }

@@ -118,18 +118,13 @@ def model_input(image: np.ndarray, any_size: bool, notebook: bool) -> ModelInput
     if notebook or not any_size:
         who = "Dense models see" if not any_size else "The notebook view shows"
         side = NOTEBOOK_SIDE
-        return ModelInput(_writable(center_square(image, side)),
+        return ModelInput(center_square(image, side),
                           f"{who} the centre square of the {w}×{h} image, resized to {side}×{side}.")
     capped, downscaled = limit_size(image, MAX_SIDE)
     if not downscaled:
         return ModelInput(image, None)
-    return ModelInput(_writable(capped), f"The image is {w}×{h}; the model sees it downscaled to "
+    return ModelInput(capped, f"The image is {w}×{h}; the model sees it downscaled to "
                               f"{capped.shape[1]}×{capped.shape[0]} (longest side at most {MAX_SIDE} px).")
-
-
-def _writable(image: np.ndarray) -> np.ndarray:
-    """Pillow hands back read-only arrays, and torch warns about every one it wraps."""
-    return image if image.flags.writeable else image.copy()
 
 
 def image_key(image: np.ndarray) -> str:
@@ -435,7 +430,7 @@ def comparison_image(image: np.ndarray) -> ModelInput:
     dense models code tile by tile, as `python -m autoencoder eval` does)."""
     h, w = image.shape[:2]
     if min(h, w) < TILE:
-        return ModelInput(_writable(center_square(image, TILE)), f"The image is smaller than {TILE} px, so all models "
+        return ModelInput(center_square(image, TILE), f"The image is smaller than {TILE} px, so all models "
                                                       f"are compared on its centre square at {TILE}×{TILE}.")
     tiled = crop_to_tiles(image)
     if tiled.shape == image.shape:
@@ -451,7 +446,7 @@ def _psnr(original: np.ndarray, decoded: np.ndarray) -> float:
 
 def model_point(model: nn.Module, model_id: str, image: np.ndarray) -> RatePoint:
     """One model on `image` (sides multiples of 64; dense models tile by tile), 8-bit latent."""
-    out = model_outputs(model, image)
+    out = model_outputs(model, image, float_latent=False)  # the app shows the 8-bit result only
     reconstruction = to_uint8(out["8bit"])
     bpp = metrics.bits_per_pixel(out["bytes"], *image.shape[:2])
     return RatePoint(model_id, None, out["bytes"], bpp, _psnr(image, reconstruction), reconstruction)

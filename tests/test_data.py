@@ -95,10 +95,11 @@ def test_degenerate_sizes(size, message):
 def test_limit_size_and_center_square():
     img = np.zeros((300, 1200, 3), np.uint8)
     small, changed = data.limit_size(img, 600)
-    assert changed and small.shape == (150, 600, 3)
+    assert changed and small.shape == (150, 600, 3) and small.flags.writeable  # torch wraps it without a copy
     same, changed = data.limit_size(img, 1200)
     assert not changed and same is img
-    assert data.center_square(img, 64).shape == (64, 64, 3)
+    square = data.center_square(img, 64)
+    assert square.shape == (64, 64, 3) and square.flags.writeable
 
 
 def test_tensor_conversions_round_trip():

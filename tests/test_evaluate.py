@@ -53,9 +53,8 @@ def test_stitching_tiles_is_exact():
     assert torch.equal(evaluate._stitch(tiles(image, 64), 128, 192), to_tensor(image))
 
 
-def test_pillow_codecs_and_byte_budget():
-    image = decode_image(next(iter(list_images(write_images(__import__("pathlib").Path(
-        __import__("tempfile").mkdtemp()), 1, size=(96, 64))))))
+def test_pillow_codecs_and_byte_budget(tmp_path):
+    image = decode_image(list_images(write_images(tmp_path, 1, size=(96, 64)))[0])
     ladder = baselines.codec_ladder(image, "webp", (10, 90))
     assert ladder[0].num_bytes < ladder[1].num_bytes and ladder[0].decoded.shape == image.shape
     budget = ladder[1].num_bytes
