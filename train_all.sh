@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Reproduce every shipped weight file (and the block-PCA baseline) from ../shared/data/photos.
 # Each model's command, steps, wall time and device end up in weights/manifest.json.
+#
+# The conv models train in two streams side by side, one CPU thread each: on the 2-core
+# reference machine that finishes sooner than one 2-thread stream (small convs scale badly
+# across threads). Extra arguments go to every `train` call (e.g. --precision float32 on a
+# CPU without bfloat16 support, or --device cuda).
 set -euo pipefail
 cd "$(dirname "$0")"
 python -m autoencoder fit-pca --data ../shared/data/photos
-for config in configs/conv-c4.json configs/conv-c8.json configs/conv-c16.json configs/conv-c32.json \
-              configs/conv-c64.json configs/dense-d256.json configs/dense-d2048.json; do
-  python -m autoencoder train --config "$config" --no-progress "$@"
-done
+train() { for config in "$@"; do python -m autoencoder train --config "configs/$config.json" --no-progress --threads 1 "${EXTRA[@]}"; done; }
+EXTRA=("$@")
+train conv-c64 conv-c16 conv-c4 &
+first=$!
+train conv-c32 conv-c8 dense-d256 dense-d2048
+wait "$first"

@@ -178,7 +178,8 @@ def training_table(entries: list[dict]) -> str:
         val = f"{history[0][1]:.2f} → {history[-1][1]:.2f} dB" if history else "–"
         lines.append(f"| {e['id']} | {e['parameters']:,} | {e['file_bytes'] / 1e6:.1f} MB ({e['storage_dtype']}) | "
                      f"{t['steps']:,} | {t['images_seen']:,} | {t['wall_time_s'] / 60:.1f} min | {t['device']} | {val} |")
-    lines.append(f"\nTotal training time: {total / 60:.0f} min (from `weights/manifest.json`).")
+    lines.append(f"\nTotal training time: {total / 60:.0f} min, the sum of the wall times above "
+                 "(from `weights/manifest.json`); models trained side by side finish sooner than that.")
     return "\n".join(lines) + "\n"
 
 

@@ -67,11 +67,12 @@ def test_registry_and_ratios():
         build_model("conv", {"channels": 3})
 
 
-def test_pca_initialised_conv_model_is_exactly_block_pca(image_folder):
+@pytest.mark.parametrize("linear_kernel", [1, 3])
+def test_pca_initialised_conv_model_is_exactly_block_pca(image_folder, linear_kernel):
     """The untrained model equals projecting each 8×8 block on the top-C PCA basis."""
     images = [decode_image(p) for p in list_images(image_folder)]
     pca = fit_block_pca(images, (1.0,), crops=64, crop=32)
-    model = build_model("conv", {"latent_channels": 5, "width": 8, "depth": 1})
+    model = build_model("conv", {"latent_channels": 5, "width": 8, "depth": 1, "linear_kernel": linear_kernel})
     model.init_from_pca(pca.mean, pca.basis, pca.variances)
     x = torch.rand(1, 3, 16, 24)
     blocks = torch.nn.functional.pixel_unshuffle(x, 8).permute(0, 2, 3, 1).reshape(-1, 192)
@@ -82,3 +83,20 @@ def test_pca_initialised_conv_model_is_exactly_block_pca(image_folder):
     # All 192 components reconstruct perfectly: the basis is orthonormal.
     full = pca.as_model(192)
     assert torch.allclose(full(x), x, atol=1e-4)
+
+
+def test_linear_path_stays_float32_under_bfloat16_autocast():
+    """Mixed-precision training must not round the linear path (it carries nearly all the signal).
+
+    The branches start at zero, so an untrained model is its linear path alone: under bfloat16
+    autocast it must give the float32 result, where bfloat16 arithmetic would be off by ~1e-3."""
+    model = build_model("conv", {"latent_channels": 16, "width": 8, "depth": 1, "linear_kernel": 3}).eval()
+    x = torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        for p in (model.encoder_linear.weight, model.decoder_linear.weight):
+            p.normal_(0, 0.1)
+        full = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(x)
+    assert mixed.dtype == torch.float32
+    assert torch.allclose(mixed, full, atol=1e-6)

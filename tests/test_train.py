@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import subprocess
 import sys
@@ -33,6 +34,13 @@ def test_resume_continues_from_the_checkpoint(image_folder, tmp_path):
     assert first["step"] == 2 and second["step"] == 4
     assert [s for s, _ in entry["training"]["validation_psnr"]] == [0, 2, 4]
     assert not torch.equal(first["model"]["decoder_linear.weight"], second["model"]["decoder_linear.weight"])
+
+
+def test_bfloat16_training_runs_and_is_recorded(image_folder, tmp_path):
+    entry = train.main(base_args(image_folder, tmp_path, 2) + ["--precision", "bfloat16", "--model", "linear_kernel=3"])
+    assert entry["training"]["options"]["precision"] == "bfloat16"
+    assert entry["config"]["linear_kernel"] == 3
+    assert all(math.isfinite(p) for _, p in entry["training"]["validation_psnr"])
 
 
 def test_resume_without_checkpoint_says_so(image_folder, tmp_path):
