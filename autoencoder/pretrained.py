@@ -10,7 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 import torch
 from safetensors import SafetensorError
@@ -64,17 +70,30 @@ def model_info(model_id: str, folder: Path | None = None) -> dict:
     raise KeyError(f"no model {model_id!r} in the manifest; available: {list_models(folder)}")
 
 
+@contextmanager
+def _manifest_lock(folder: Path | None):
+    """Hold an exclusive lock on the manifest's folder: trainings that run side by side (train_all.sh)
+    each read, change and write the manifest, and must not lose each other's entries."""
+    path = (folder or weights_dir()) / (MANIFEST_NAME + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        if fcntl is not None:  # POSIX; on Windows, run trainings that share a folder one at a time
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def update_model_entry(model_id: str, fields: dict, folder: Path | None = None) -> dict:
     """Merge `fields` into a model's manifest entry (creating it), keeping the list ordered."""
-    manifest = read_manifest(folder)
-    models = manifest["models"]
-    entry = next((m for m in models if m["id"] == model_id), None)
-    if entry is None:
-        entry = {"id": model_id}
-        models.append(entry)
-    entry.update(fields)
-    models.sort(key=lambda m: (m.get("family") != "conv", -m.get("ratio", 0), m["id"]))
-    write_manifest(manifest, folder)
+    with _manifest_lock(folder):
+        manifest = read_manifest(folder)
+        models = manifest["models"]
+        entry = next((m for m in models if m["id"] == model_id), None)
+        if entry is None:
+            entry = {"id": model_id}
+            models.append(entry)
+        entry.update(fields)
+        models.sort(key=lambda m: (m.get("family") != "conv", -m.get("ratio", 0), m["id"]))
+        write_manifest(manifest, folder)
     return entry
 
 

@@ -52,7 +52,7 @@ DEFAULTS = {
     "pca_init": True,
     "storage_dtype": "float32",
     # "bfloat16": the forward pass runs under autocast (conv models keep their linear path in
-    # float32). On CPUs with AMX/AVX-512 bf16 a training step is ~3× faster; elsewhere it can be slower.
+    # float32). On CPUs with AMX/AVX-512 bf16 a training step is 2.5–3× faster; elsewhere it can be slower.
     "precision": "float32",
 }
 

@@ -95,3 +95,24 @@ def test_shipped_manifest_integrity():
         assert entry["ratio"] == pytest.approx(ae.models.values_ratio(model))
     pca = pretrained.read_manifest(SHIPPED).get("block_pca")
     assert pca and pretrained.sha256_of(SHIPPED / pca["file"]) == pca["sha256"]
+
+
+def _add_entries(folder, worker, count, start):
+    start.wait()  # all workers begin together, so their read-change-write cycles overlap
+    for i in range(count):
+        pretrained.update_model_entry(f"m{worker}-{i}", {"family": "conv", "ratio": 1.0}, folder)
+
+
+def test_side_by_side_trainings_never_lose_manifest_entries(tmp_path):
+    """train_all.sh runs two trainings at once; each rewrites the manifest when it finishes."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(3)
+    workers = [context.Process(target=_add_entries, args=(tmp_path, w, 100, start)) for w in range(3)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(120)
+    assert all(p.exitcode == 0 for p in workers)
+    assert len(pretrained.list_models(tmp_path)) == 300
