@@ -92,7 +92,7 @@ class ConvAutoencoder(nn.Module):
     The linear path is pixel-unshuffle(8) → conv (192 → C) and back. With `linear_kernel` = 1
     it is exactly a block transform; the shipped models use 3, a lapped transform that reads
     and writes the 8 neighbouring blocks too (24×24 pixels per latent position), so block edges
-    can blend, for ≤ 10 % more compute. Initialised from block-PCA
+    can blend, for ~11 % more multiply-adds at C = 64 and less at smaller C. Initialised from block-PCA
     (`init_from_pca`, neighbour taps zero) the model *starts* at the best block code of its size.
     The nonlinear branches see 3×3 neighbouring blocks as well and learn what a linear code
     cannot: spending the C values where the image needs them. Their last layers start at zero,
