@@ -82,6 +82,11 @@ def mean_scores(rows: list[dict]) -> dict:
     return out
 
 
+def per_image_psnr(rows: list[dict]) -> list[float]:
+    """Float-latent PSNR of each image, in `image_names` order: where a mean hides a split."""
+    return [round(float(r["psnr"]), 3) for r in rows]
+
+
 def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: int | None = None,
              qualities=CODEC_QUALITIES, progress: bool = True) -> dict:
     files = list_images(data)[: max_images or None]
@@ -114,15 +119,18 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
     return {
         "data": str(data),
         "images": len(images),
+        "image_names": [f.name for f in files],
         "protocol": __doc__.split("\n\n", 2)[2].strip(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
         "seconds": round(time.perf_counter() - started, 1),
         "models": [
-            {"id": i, "family": models[i].family, "ratio": values_ratio(models[i]), **mean_scores(rows)}
+            {"id": i, "family": models[i].family, "ratio": values_ratio(models[i]), **mean_scores(rows),
+             "psnr_per_image": per_image_psnr(rows)}
             for i, rows in per_model.items()
         ],
-        "block_pca": [{"channels": c, "ratio": 192 / c, **mean_scores(rows)} for c, rows in per_pca.items()],
+        "block_pca": [{"channels": c, "ratio": 192 / c, **mean_scores(rows), "psnr_per_image": per_image_psnr(rows)}
+                      for c, rows in per_pca.items()],
         **{codec: [{"quality": q, **mean_scores(per_codec[(codec, q)])} for q in qualities]
            for codec in ("jpeg", "webp")},
     }
@@ -224,6 +232,6 @@ def main(argv: list[str] | None = None) -> dict:
     if args.update_manifest:
         name = Path(args.data).name
         for row in results["models"]:
-            scores = {k: v for k, v in row.items() if k not in ("id", "family", "ratio")}
+            scores = {k: v for k, v in row.items() if k not in ("id", "family", "ratio", "psnr_per_image")}
             update_model_entry(row["id"], {f"{name}_metrics": {"images": results["images"], **scores}})
     return results

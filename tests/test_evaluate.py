@@ -20,8 +20,11 @@ def test_eval_on_two_tiny_images(use_weights, eval_folder, tmp_path):
     assert json.loads(out_json.read_text()) == results
     assert results["images"] == 2
     assert [m["id"] for m in results["models"]] == ["conv-c4", "dense-d16"]
+    assert results["image_names"] == [f.name for f in list_images(eval_folder)]
     for row in results["models"]:
         assert 5 < row["psnr"] < 60 and 0 < row["bpp_8bit"] < 24
+        assert len(row["psnr_per_image"]) == 2
+        assert np.mean(row["psnr_per_image"]) == pytest.approx(row["psnr"], abs=1e-3)  # the mean is of these
         assert row["ms_ssim_8bit"] is None  # 192×128 after cropping to whole tiles: too small for MS-SSIM
     conv = results["models"][0]
     assert conv["bpp_8bit"] == pytest.approx(4 * 8 / 64 + 8 * 4 * 4 / (192 * 128), abs=1e-5)  # payload + side info
@@ -44,7 +47,7 @@ def test_update_manifest_and_readme_splice(use_weights, eval_folder, tmp_path):
     assert "old" not in text and "| conv-c4 | 48× |" in text and text.startswith("intro") and text.endswith("outro\n")
     assert "| conv-c4 | " in text.split("<!-- training:start -->")[1] and "Total training time" in text
     stored = pretrained.model_info("conv-c4")[f"{eval_folder.name}_metrics"]
-    assert stored["images"] == 1 and stored["psnr"] > 5
+    assert stored["images"] == 1 and stored["psnr"] > 5 and "psnr_per_image" not in stored  # the JSON keeps those
 
 
 def test_stitching_tiles_is_exact():

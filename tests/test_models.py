@@ -7,14 +7,18 @@ from autoencoder.pca import fit_block_pca
 from autoencoder.data import decode_image, list_images
 
 
-def tiny_conv(c=4):
-    return build_model("conv", {"latent_channels": c, "width": 8, "depth": 1}).eval()
+def tiny_conv(c=4, **extra):
+    return build_model("conv", {"latent_channels": c, "width": 8, "depth": 1, **extra}).eval()
 
 
+@pytest.mark.parametrize("refine_width", [0, 4])
 @pytest.mark.parametrize("size", [(1, 1), (7, 13), (64, 64), (1000, 3)])
-def test_conv_round_trip_keeps_any_size(size):
+def test_conv_round_trip_keeps_any_size(size, refine_width):
+    model = tiny_conv(refine_width=refine_width, refine_depth=1)
+    if refine_width:  # a post-filter that does something, so its padding and shapes are exercised
+        torch.nn.init.normal_(model.refine[-1].weight, std=0.1)
     x = torch.rand(2, 3, *size)
-    y = ae.reconstruct(tiny_conv(), x)
+    y = ae.reconstruct(model, x)
     assert y.shape == x.shape
     assert float(y.min()) >= 0 and float(y.max()) <= 1
 
@@ -67,12 +71,14 @@ def test_registry_and_ratios():
         build_model("conv", {"channels": 3})
 
 
-@pytest.mark.parametrize("linear_kernel", [1, 3])
-def test_pca_initialised_conv_model_is_exactly_block_pca(image_folder, linear_kernel):
-    """The untrained model equals projecting each 8×8 block on the top-C PCA basis."""
+@pytest.mark.parametrize("linear_kernel, refine_width", [(1, 0), (3, 0), (3, 4)])
+def test_pca_initialised_conv_model_is_exactly_block_pca(image_folder, linear_kernel, refine_width):
+    """The untrained model equals projecting each 8×8 block on the top-C PCA basis
+    (the nonlinear branches and the post-filter start at zero)."""
     images = [decode_image(p) for p in list_images(image_folder)]
     pca = fit_block_pca(images, (1.0,), crops=64, crop=32)
-    model = build_model("conv", {"latent_channels": 5, "width": 8, "depth": 1, "linear_kernel": linear_kernel})
+    model = build_model("conv", {"latent_channels": 5, "width": 8, "depth": 1, "linear_kernel": linear_kernel,
+                                 "refine_width": refine_width, "refine_depth": 1})
     model.init_from_pca(pca.mean, pca.basis, pca.variances)
     x = torch.rand(1, 3, 16, 24)
     blocks = torch.nn.functional.pixel_unshuffle(x, 8).permute(0, 2, 3, 1).reshape(-1, 192)

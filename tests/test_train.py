@@ -37,9 +37,10 @@ def test_resume_continues_from_the_checkpoint(image_folder, tmp_path):
 
 
 def test_bfloat16_training_runs_and_is_recorded(image_folder, tmp_path):
-    entry = train.main(base_args(image_folder, tmp_path, 2) + ["--precision", "bfloat16", "--model", "linear_kernel=3"])
+    entry = train.main(base_args(image_folder, tmp_path, 2) + ["--precision", "bfloat16", "--model", "linear_kernel=3",
+                                                               "--model", "refine_width=4", "--model", "refine_depth=1"])
     assert entry["training"]["options"]["precision"] == "bfloat16"
-    assert entry["config"]["linear_kernel"] == 3
+    assert entry["config"]["linear_kernel"] == 3 and entry["config"]["refine_width"] == 4
     assert all(math.isfinite(p) for _, p in entry["training"]["validation_psnr"])
 
 
