@@ -53,11 +53,8 @@ class ConvConfig:
     width: int = 128  # channels of the nonlinear branches (they run at H/8, W/8)
     depth: int = 2  # residual blocks per branch
     linear_kernel: int = 1  # 1: the linear path is a block transform; 3: it also sees the 8 neighbouring blocks
-    # A post-filter at full resolution (3 → refine_width → 3 channels, refine_depth residual
-    # blocks, zero-initialised output): it sees pixels across block seams, which the branches
-    # at H/8 cannot address one by one. 0 = none (conv-c4 … c16 ship without it).
-    refine_width: int = 0
-    refine_depth: int = 0
+    refine_width: int = 0  # 0: none; > 0: channels of the full-resolution post-filter (class docstring)
+    refine_depth: int = 0  # residual blocks in that post-filter
 
 
 class ResBlock(nn.Module):
