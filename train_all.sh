@@ -4,8 +4,10 @@
 #
 # The conv models train in two streams side by side, one CPU thread each: on the 2-core
 # reference machine that finishes sooner than one 2-thread stream (small convs scale badly
-# across threads). Extra arguments go to every `train` call (e.g. --precision float32 on a
-# CPU without bfloat16 support, or --device cuda).
+# across threads). The conv configs train in bfloat16 where the processor has it natively (AMX,
+# or a CUDA GPU) and in float32 elsewhere ("precision": "auto"; the manifest records which).
+# Extra arguments go to every `train` call (e.g. --device cuda).
+# `python -m autoencoder bench --training` predicts how long all this takes on your machine.
 set -euo pipefail
 cd "$(dirname "$0")"
 python -m autoencoder fit-pca --data ../shared/data/photos

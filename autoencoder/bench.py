@@ -5,6 +5,11 @@ flaky). With --check the command exits 1 when a target is missed:
   * a conv model reconstructs a 1024×1024 image (8-bit latent) within TARGET_1024_S;
   * a dense model reconstructs a 64×64 image within TARGET_64_S;
   * the whole process stays under TARGET_RSS_MB of resident memory.
+
+With --training it times instead one training step of every config in configs/, the way
+train_all.sh trains (one CPU thread per model, each config's precision as this machine
+resolves it), and predicts how long reproducing all the shipped weights takes here:
+target TARGET_REPRODUCE_MIN.
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ from pathlib import Path
 
 import torch
 
+from . import train
+from .hardware import cpu_name, resolve_precision
+from .models import build_model
 from .pipeline import roundtrip
 from .pretrained import list_models, load_pretrained, model_info
 
 TARGET_1024_S = 1.5  # seconds, 2 CPU cores
 TARGET_64_S = 0.05
 TARGET_RSS_MB = 2048
+TARGET_REPRODUCE_MIN = 180  # all shipped weights, elapsed, on 2 CPU cores
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def timed(fn, repeats: int) -> float:
@@ -53,19 +63,36 @@ def bench_model(model_id: str, repeats: int) -> dict:
     return row
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    p = argparse.ArgumentParser(prog="python -m autoencoder bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="*", help="model ids (default: all)")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--json", type=Path, help="also write the rows here")
-    p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rows = [bench_model(m, args.repeats) for m in (args.models or list_models())]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats} runs, 8-bit latent")
+def bench_training(config: Path, precision: str | None, repeats: int) -> dict:
+    """Median seconds per training step of one config (random crops of its size) and the
+    minutes its steps would take at that speed."""
+    options = train.resolve_options(train.build_parser().parse_args(["--config", str(config)]))
+    precision = resolve_precision(precision or options["precision"], torch.device("cpu"))
+    model = build_model(options["family"], options["model"]).to(memory_format=torch.channels_last).train()
+    optimizer = train.make_optimizer(model, options)
+    side = options["crop"]
+    x = torch.rand(options["batch_size"], 3, side, side, generator=torch.Generator().manual_seed(0))
+    x = x.contiguous(memory_format=torch.channels_last)
+    step_s = timed(lambda: train.training_step(model, optimizer, x, precision == "bfloat16"), repeats)
+    return {"id": options["id"], "precision": precision, "step_s": round(step_s, 4),
+            "steps": options["steps"], "minutes": round(step_s * options["steps"] / 60, 1)}
+
+
+def report_training(rows: list[dict]) -> list[str]:
+    print(f"{'config':14} {'precision':>9} {'s/step':>7} {'steps':>7} {'minutes':>8}")
+    for r in rows:
+        print(f"{r['id']:14} {r['precision']:>9} {r['step_s']:>7.3f} {r['steps']:>7,} {r['minutes']:>8.1f}")
+    total = sum(r["minutes"] for r in rows)
+    # train_all.sh runs two one-thread streams side by side: at best they split the work evenly.
+    elapsed = total / 2
+    print(f"all {len(rows)} configs: {total:.0f} min of one-thread training; two streams side by side "
+          f"(train_all.sh) take at least {elapsed:.0f} min on 2 cores")
+    if elapsed > TARGET_REPRODUCE_MIN:
+        return [f"reproducing the shipped weights takes at least {elapsed:.0f} min > {TARGET_REPRODUCE_MIN} min"]
+    return []
+
+
+def report_inference(rows: list[dict]) -> list[str]:
     print(f"{'model':14} {'params':>9} {'load s':>7} {'64² s':>8} {'512² s':>8} {'1024² s':>8}")
     failures = []
     for r in rows:
@@ -75,9 +102,38 @@ def main(argv: list[str] | None = None) -> list[dict]:
             failures.append(f"{r['id']}: 1024² in {r['roundtrip_1024_s']:.2f} s > {TARGET_1024_S} s")
         if "roundtrip_1024_s" not in r and r["roundtrip_64_s"] > TARGET_64_S:
             failures.append(f"{r['id']}: 64² in {r['roundtrip_64_s']:.3f} s > {TARGET_64_S} s")
+    return failures
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    p = argparse.ArgumentParser(prog="python -m autoencoder bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="*", help="model ids (default: all)")
+    p.add_argument("--training", action="store_true", help="time training steps instead of reconstructions")
+    p.add_argument("--configs", nargs="*", type=Path, help=f"training configs (default: all in {CONFIGS})")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
+                   help="training arithmetic to time (default: each config's, as train_all.sh trains)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 with --training)")
+    p.add_argument("--json", type=Path, help="also write the rows here")
+    p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = p.parse_args(argv)
+    if args.threads or args.training:
+        torch.set_num_threads(args.threads or 1)
+    if args.training:
+        configs = args.configs or sorted(CONFIGS.glob("*.json"))
+        if not configs:
+            raise SystemExit(f"no training configs in {CONFIGS}: pass --configs FILE …")
+        rows = [bench_training(c, args.precision, args.repeats) for c in configs]
+    else:
+        rows = [bench_model(m, args.repeats) for m in (args.models or list_models())]
+    what = "one training step" if args.training else "8-bit latent round trip"
+    print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"median of {args.repeats} runs, {what}")
+    failures = report_training(rows) if args.training else report_inference(rows)
     rss = peak_rss_mb()
     print(f"peak resident memory: {rss:.0f} MB")
-    if rss > TARGET_RSS_MB:
+    if rss > TARGET_RSS_MB and not args.training:  # the memory target is the app's
         failures.append(f"peak memory {rss:.0f} MB > {TARGET_RSS_MB} MB")
     for f in failures:
         print("MISSED TARGET:", f)

@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shlex
 import sys
 import time
@@ -30,6 +29,7 @@ from tqdm import tqdm
 
 from . import metrics
 from .data import RandomCrops, decode_image, fixed_crops, list_images, split_train_val
+from .hardware import cpu_name, resolve_precision
 from .models import MODEL_FAMILIES, build_model, values_ratio
 from .pca import fit_block_pca
 from .pretrained import load_weights_file, save_weights, update_model_entry, weights_dir
@@ -52,7 +52,8 @@ DEFAULTS = {
     "pca_init": True,
     "storage_dtype": "float32",
     # "bfloat16": the forward pass runs under autocast (conv models keep their linear path in
-    # float32). On CPUs with AMX/AVX-512 bf16 a training step is 2.5–3× faster; elsewhere it can be slower.
+    # float32): 2.5–3× faster on CPUs with AMX, 2.3× slower where it is emulated (hardware.py).
+    # "auto": bfloat16 where the device runs it natively, else float32 (the shipped conv configs).
     "precision": "float32",
 }
 
@@ -70,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument("--crop", type=int, help="crop side in pixels")
     p.add_argument("--lr", type=float)
-    p.add_argument("--precision", choices=["float32", "bfloat16"], help="training arithmetic (weights stay float32)")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
+                   help="training arithmetic (weights stay float32); auto: bfloat16 where the hardware has it")
     p.add_argument("--seed", type=int)
     p.add_argument("--val-every", type=int, dest="val_every", help="hold out every N-th image (0: none)")
     p.add_argument("--val-interval", type=int, dest="val_interval", help="validate every N steps")
@@ -118,6 +120,27 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def make_optimizer(model: torch.nn.Module, options: dict) -> torch.optim.Optimizer:
+    """AdamW; a conv model's linear path learns at lr × linear_lr_scale (each group's lr_scale)."""
+    linear = [p for n, p in model.named_parameters() if "_linear." in n]
+    others = [p for n, p in model.named_parameters() if "_linear." not in n]
+    return torch.optim.AdamW([{"params": others, "lr_scale": 1.0},
+                              {"params": linear, "lr_scale": options["linear_lr_scale"]}],
+                             lr=options["lr"], weight_decay=0.0)
+
+
+def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                  mixed: bool) -> torch.Tensor:
+    """One update on the batch x (B, 3, H, W); returns its MSE loss (a 0-d tensor)."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=mixed):
+        out = model(x)
+    loss = torch.mean((out.float() - x) ** 2)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
 def learning_rate(step: int, options: dict) -> float:
     """Linear warm-up, then cosine decay to 5 % of the peak."""
     peak, warm, total = options["lr"], options["warmup_steps"], options["steps"]
@@ -147,6 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
     world = dist.get_world_size() if distributed else 1
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    options["precision"] = resolve_precision(options["precision"], device)  # the manifest records what ran
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # denormal floats once slowed CPU training ~50×
@@ -164,11 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
         model.init_from_pca(pca.mean, pca.basis, pca.variances)
     model.to(device, memory_format=torch.channels_last).train()  # faster convs on CPU and GPU
     mixed = options["precision"] == "bfloat16"
-    linear = [p for n, p in model.named_parameters() if "_linear." in n]
-    others = [p for n, p in model.named_parameters() if "_linear." not in n]
-    optimizer = torch.optim.AdamW([{"params": others, "lr_scale": 1.0},
-                                   {"params": linear, "lr_scale": options["linear_lr_scale"]}],
-                                  lr=options["lr"], weight_decay=0.0)
+    optimizer = make_optimizer(model, options)
 
     checkpoint = args.checkpoint or Path("runs") / options["id"] / "checkpoint.pt"
     step, elapsed, val_history = 0, 0.0, []
@@ -198,12 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, options) * group["lr_scale"]
         x = sampler.sample(batch).to(device).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
-            out = trainee(x)
-        loss = torch.mean((out.float() - x) ** 2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss = training_step(trainee, optimizer, x, mixed)
         step += 1
         now = time.perf_counter()
         elapsed, started = elapsed + now - started, now
@@ -241,7 +256,7 @@ def finish(model, options, args, argv, device, world, elapsed, val_history, val_
     cfg = vars(model.config)
     threads = torch.get_num_threads()
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"{device.type} ({platform.processor() or platform.machine()}, {threads} thread{'s' * (threads != 1)})"
+        f"{device.type} ({cpu_name()}, {threads} thread{'s' * (threads != 1)})"
     if options["precision"] != "float32":
         device_name += f", {options['precision']} autocast"
     command = "python -m autoencoder train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

@@ -75,6 +75,19 @@ def test_bench_runs_on_tiny_weights(use_weights, tmp_path):
     assert conv["roundtrip_1024_s"] > 0 and "roundtrip_1024_s" not in rows[1]
 
 
+def test_bench_training_predicts_reproduction_time(tmp_path):
+    config = tmp_path / "tiny.json"
+    options = {"id": "tiny", "family": "conv", "data": "unused", "steps": 600, "batch_size": 2, "crop": 32,
+               "model": {"latent_channels": 4, "width": 8, "depth": 1}}
+    config.write_text(json.dumps(options))
+    rows = bench.main(["--training", "--configs", str(config), "--precision", "float32", "--repeats", "1"])
+    assert rows[0]["id"] == "tiny" and rows[0]["precision"] == "float32" and rows[0]["steps"] == 600
+    assert rows[0]["minutes"] == pytest.approx(rows[0]["step_s"] * 10, abs=0.06)  # 600 steps = 10 × step_s minutes
+    config.write_text(json.dumps({**options, "steps": 10**9}))  # years of training: over any time budget
+    with pytest.raises(SystemExit):
+        bench.main(["--training", "--configs", str(config), "--precision", "float32", "--repeats", "1", "--check"])
+
+
 @pytest.mark.slow
 @needs_shared
 def test_manifest_kodak_numbers_are_reproducible():

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 import autoencoder as ae
-from autoencoder import pretrained
+from autoencoder import pretrained, train
 from autoencoder.models import MODEL_FAMILIES, ConvAutoencoder
+from conftest import REPO
 
 SHIPPED = pretrained.weights_dir()
 REQUIRED = {"id", "family", "config", "ratio", "file", "sha256", "parameters", "training"}
@@ -95,6 +96,22 @@ def test_shipped_manifest_integrity():
         assert entry["ratio"] == pytest.approx(ae.models.values_ratio(model))
     pca = pretrained.read_manifest(SHIPPED).get("block_pca")
     assert pca and pretrained.sha256_of(SHIPPED / pca["file"]) == pca["sha256"]
+
+
+@pytest.mark.skipif(not shipped_entries(), reason="no shipped weights/manifest.json in this checkout")
+def test_every_shipped_model_was_trained_by_its_config():
+    """configs/<id>.json reproduces weights/<id>.safetensors: the manifest records those very options."""
+    recorded = {e["id"]: e["training"] for e in shipped_entries()}
+    configs = sorted((REPO / "configs").glob("*.json"))
+    assert {c.stem for c in configs} == set(recorded)
+    for path in configs:
+        options = train.resolve_options(train.build_parser().parse_args(["--config", str(path)]))
+        ran = dict(recorded[path.stem]["options"])
+        assert f"--config configs/{path.name}" in recorded[path.stem]["command"]
+        if options["precision"] == "auto":  # resolved per machine; the record says which it became
+            assert ran.pop("precision") in ("bfloat16", "float32")
+            options.pop("precision")
+        assert ran == options, path.name
 
 
 def _add_entries(folder, worker, count, start):

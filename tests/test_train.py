@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from autoencoder import pretrained, train
+from autoencoder import hardware, pretrained, train
 from conftest import REPO
 
 
@@ -42,6 +42,32 @@ def test_bfloat16_training_runs_and_is_recorded(image_folder, tmp_path):
     assert entry["training"]["options"]["precision"] == "bfloat16"
     assert entry["config"]["linear_kernel"] == 3 and entry["config"]["refine_width"] == 4
     assert all(math.isfinite(p) for _, p in entry["training"]["validation_psnr"])
+
+
+@pytest.fixture
+def cpu_without_amx(tmp_path, monkeypatch):
+    """/proc/cpuinfo of an AVX-512 Xeon without AMX (bfloat16 only emulated)."""
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Test CPU @ 2.50GHz\nflags\t\t: fpu avx2 avx512f avx512bw\n")
+    monkeypatch.setattr(hardware, "CPUINFO", info)
+    return info
+
+
+def test_auto_precision_is_bfloat16_only_on_hardware_built_for_it(cpu_without_amx, capsys):
+    cpu = torch.device("cpu")
+    assert hardware.cpu_name() == "Test CPU @ 2.50GHz"
+    assert hardware.resolve_precision("auto", cpu) == "float32"
+    assert hardware.resolve_precision("bfloat16", cpu) == "bfloat16"  # asked for: kept, with a warning
+    assert "emulated" in capsys.readouterr().err
+    cpu_without_amx.write_text(cpu_without_amx.read_text().replace("avx512bw", "avx512bw amx_bf16 amx_tile"))
+    assert hardware.resolve_precision("auto", cpu) == "bfloat16"
+    assert hardware.resolve_precision("float32", cpu) == "float32"
+
+
+def test_auto_precision_records_what_ran_and_on_which_cpu(image_folder, tmp_path, cpu_without_amx):
+    entry = train.main(base_args(image_folder, tmp_path, 2) + ["--precision", "auto"])
+    assert entry["training"]["options"]["precision"] == "float32"
+    assert entry["training"]["device"] == "cpu (Test CPU @ 2.50GHz, 1 thread)"
 
 
 def test_resume_without_checkpoint_says_so(image_folder, tmp_path):
