@@ -49,21 +49,25 @@ def _stitch(tile_batch: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def model_outputs(model, image: np.ndarray, float_latent: bool = True) -> dict:
+def model_outputs(model, image: np.ndarray, float_latent: bool = True, refine_steps: int = 0) -> dict:
     """8-bit-latent reconstruction (1, 3, H, W) and its bytes; with float_latent, also the
-    reconstruction from the unrounded latent ("float", else None)."""
+    reconstruction from the unrounded latent ("float", else None); with refine_steps, also
+    that of the float latent after so many steps of latent refinement ("refined", else None)."""
     h, w = image.shape[:2]
     if model.any_size:
         x = to_tensor(image)
         q = roundtrip(model, x, bits=8)
         return {"float": reconstruct(model, x) if float_latent else None, "8bit": q.image,
-                "bytes": q.quantized.num_bytes}
+                "bytes": q.quantized.num_bytes,
+                "refined": roundtrip(model, x, bits=None, refine_steps=refine_steps).image if refine_steps else None}
     parts = tiles(image, TILE)
     trips = [roundtrip(model, t[None], bits=8) for t in parts]
     return {
         "float": _stitch(reconstruct(model, parts), h, w) if float_latent else None,
         "8bit": _stitch(torch.cat([t.image for t in trips]), h, w),
         "bytes": sum(t.quantized.num_bytes for t in trips),
+        "refined": _stitch(roundtrip(model, parts, bits=None, refine_steps=refine_steps).image, h, w)
+        if refine_steps else None,
     }
 
 
@@ -82,13 +86,13 @@ def mean_scores(rows: list[dict]) -> dict:
     return out
 
 
-def per_image_psnr(rows: list[dict]) -> list[float]:
-    """Float-latent PSNR of each image, in `image_names` order: where a mean hides a split."""
-    return [round(float(r["psnr"]), 3) for r in rows]
+def per_image_psnr(rows: list[dict], key: str = "psnr") -> list[float]:
+    """PSNR of each image (float latent, or `key`), in `image_names` order: where a mean hides a split."""
+    return [round(float(r[key]), 3) for r in rows]
 
 
 def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: int | None = None,
-             qualities=CODEC_QUALITIES, progress: bool = True) -> dict:
+             qualities=CODEC_QUALITIES, progress: bool = True, refine_steps: int = 0) -> dict:
     files = list_images(data)[: max_images or None]
     images = [crop_to_tiles(decode_image(f)) for f in files]
     if any(min(im.shape[:2]) == 0 for im in images):
@@ -101,12 +105,13 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
     for image in tqdm(images, desc="eval", unit="img", disable=not progress):
         pixels = image.shape[0] * image.shape[1]
         for model_id, model in models.items():
-            out = model_outputs(model, image)
+            out = model_outputs(model, image, refine_steps=refine_steps)
             s8 = score(image, to_uint8(out["8bit"]))
             per_model[model_id].append({
                 "psnr": score(image, to_uint8(out["float"]))["psnr"],
                 "psnr_8bit": s8["psnr"], "ssim_8bit": s8["ssim"], "ms_ssim_8bit": s8["ms_ssim"],
                 "bpp_8bit": metrics.bits_per_pixel(out["bytes"], *image.shape[:2]),
+                **({"psnr_refined": score(image, to_uint8(out["refined"]))["psnr"]} if refine_steps else {}),
             })
         for channels in per_pca:
             out = model_outputs(pca.as_model(channels), image)
@@ -124,9 +129,11 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
         "seconds": round(time.perf_counter() - started, 1),
+        "refine_steps": refine_steps,
         "models": [
             {"id": i, "family": models[i].family, "ratio": values_ratio(models[i]), **mean_scores(rows),
-             "psnr_per_image": per_image_psnr(rows)}
+             "psnr_per_image": per_image_psnr(rows),
+             **({"psnr_refined_per_image": per_image_psnr(rows, "psnr_refined")} if refine_steps else {})}
             for i, rows in per_model.items()
         ],
         "block_pca": [{"channels": c, "ratio": 192 / c, **mean_scores(rows), "psnr_per_image": per_image_psnr(rows)}
@@ -142,6 +149,12 @@ def _fmt(value, digits=2) -> str:
 
 def markdown(results: dict) -> str:
     pca = {row["channels"]: row for row in results["block_pca"]}
+
+    def pca_psnr(model_row: dict) -> float | None:
+        """Block-PCA's PSNR at the model's C (None for dense models or without the baseline)."""
+        c = model_info(model_row["id"]).get("latent_channels")
+        return pca.get(c, {}).get("psnr") if c else None
+
     lines = [
         f"Mean over the {results['images']} images of `{results['data']}` at full resolution "
         "(`python -m autoencoder eval`). PSNR in dB; bpp and the 8-bit columns use the latent rounded "
@@ -151,8 +164,7 @@ def markdown(results: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["models"]:
-        c = model_info(row["id"]).get("latent_channels")
-        base = pca.get(c, {}).get("psnr") if c else None
+        base = pca_psnr(row)
         gain = None if base is None or row["psnr"] is None else row["psnr"] - base
         lines.append(
             f"| {row['id']} | {row['ratio']:.0f}× | {_fmt(row['bpp_8bit'], 3)} | {_fmt(row['psnr'])} | "
@@ -165,6 +177,17 @@ def markdown(results: dict) -> str:
         for row in results["block_pca"]:
             lines.append(f"| {row['channels']} | {row['ratio']:.0f}× | {_fmt(row['psnr'])} | "
                          f"{_fmt(row['ssim'], 4)} | {_fmt(row['ms_ssim'], 4)} |")
+    if results.get("refine_steps"):
+        lines += ["", f"Latent refinement ({results['refine_steps']} Adam steps on the float latent, decoder fixed; "
+                  "same number of values):", "",
+                  "| model | PSNR | PSNR, refined latent | block-PCA PSNR, same C | gain, refined |", "|---|---|---|---|---|"]
+        for row in results["models"]:
+            base = pca_psnr(row)
+            gain = None if base is None else row["psnr_refined"] - base
+            lines.append(f"| {row['id']} | {_fmt(row['psnr'])} | {_fmt(row['psnr_refined'])} | {_fmt(base)} | "
+                         f"{'–' if gain is None else f'{gain:+.2f}'} |")
+    if not results["jpeg"]:
+        return "\n".join(lines) + "\n"
     lines += ["", "Pillow JPEG and WebP (real file bytes):", "",
               "| quality | JPEG bpp | JPEG PSNR | JPEG MS-SSIM | WebP bpp | WebP PSNR | WebP MS-SSIM |",
               "|---|---|---|---|---|---|---|"]
@@ -208,6 +231,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--models", nargs="*", help="model ids (default: every model in the manifest)")
     p.add_argument("--pca", type=Path, help=f"block-PCA file (default: weights/{PCA_FILE}; 'none' to skip)")
     p.add_argument("--max-images", type=int, help="only the first N images (quick checks)")
+    p.add_argument("--refine-steps", type=int, default=0,
+                   help="also score each model's latent after N steps of latent refinement (slow: N decode+backward passes)")
+    p.add_argument("--qualities", type=int, nargs="*", default=list(CODEC_QUALITIES),
+                   help="JPEG/WebP qualities of the codec ladders (none: skip the codecs)")
     p.add_argument("--json", type=Path, help="write the results here (the app plots them)")
     p.add_argument("--markdown", type=Path, help="write the Markdown tables here")
     p.add_argument("--readme", type=Path, help="replace the results section of this README")
@@ -218,7 +245,8 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     pca_path = args.pca or weights_dir() / PCA_FILE
     pca = None if str(pca_path) == "none" or not pca_path.exists() else BlockPCA.load(pca_path)
-    results = evaluate(args.data, args.models if args.models is not None else list_models(), pca, args.max_images)
+    results = evaluate(args.data, args.models if args.models is not None else list_models(), pca, args.max_images,
+                       qualities=tuple(args.qualities), refine_steps=args.refine_steps)
     table = markdown(results)
     print(table)
     if args.json:
@@ -232,6 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.update_manifest:
         name = Path(args.data).name
         for row in results["models"]:
-            scores = {k: v for k, v in row.items() if k not in ("id", "family", "ratio", "psnr_per_image")}
+            scores = {k: v for k, v in row.items()
+                      if k not in ("id", "family", "ratio") and not k.endswith("_per_image")}
             update_model_entry(row["id"], {f"{name}_metrics": {"images": results["images"], **scores}})
     return results

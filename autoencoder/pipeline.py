@@ -1,4 +1,5 @@
-"""Running a model on an image: padding, encoding, 8-bit latents, decoding, cropping back."""
+"""Running a model on an image: padding, encoding, refining the latent, 8-bit latents, decoding,
+cropping back."""
 
 from __future__ import annotations
 
@@ -35,11 +36,37 @@ def reconstruct(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return crop_to(model.decode(model.encode(_prepare(model, x))), h, w).clamp(0, 1)
 
 
+REFINE_LR = 1e-3  # Adam step on latent values; on held-out training crops 50 steps got 95 % of 300 steps' gain
+
+
+def refine_latent(model: nn.Module, x: torch.Tensor, z: torch.Tensor, steps: int) -> torch.Tensor:
+    """`steps` Adam updates of the latent z that lower the MSE of the decoded image against x
+    (RGB (B, 3, H, W) in [0, 1]), with the decoder fixed; returns the new latent, same shape.
+
+    The encoder is a fast one-pass guess at the best code for its decoder; descending on the
+    latent itself finds a better code of the same size, at the cost of `steps` decode +
+    backward passes. The model is not changed (its parameters need no gradient: loaded models
+    have requires_grad off, and only z is differentiated).
+    """
+    h, w = x.shape[-2:]
+    z = z.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=REFINE_LR)
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = torch.mean((crop_to(model.decode(z), h, w).float() - x) ** 2)  # padding is not scored
+            (z.grad,) = torch.autograd.grad(loss, z)
+            optimizer.step()
+    return z.detach()
+
+
 @torch.no_grad()
-def roundtrip(model: nn.Module, x: torch.Tensor, bits: int | None = 8) -> Roundtrip:
-    """One image (B = 1) through the model with its latent rounded to `bits` (None: float)."""
+def roundtrip(model: nn.Module, x: torch.Tensor, bits: int | None = 8, refine_steps: int = 0) -> Roundtrip:
+    """One image (B = 1) through the model with its latent rounded to `bits` (None: float),
+    after `refine_steps` steps of `refine_latent` (0: the encoder's latent as it is)."""
     h, w = x.shape[-2:]
     z = model.encode(_prepare(model, x))
+    if refine_steps:
+        z = refine_latent(model, x, z, refine_steps)
     q = None
     if bits is not None:
         q = quantize(z, bits)

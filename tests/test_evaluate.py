@@ -37,6 +37,17 @@ def test_eval_on_two_tiny_images(use_weights, eval_folder, tmp_path):
     assert "| conv-c4 | 48× |" in table and "block-PCA" in table and "JPEG" in table
 
 
+def test_eval_with_latent_refinement_and_no_codecs(use_weights, eval_folder, tmp_path):
+    out_md = tmp_path / "r.md"
+    results = evaluate.main(["--data", str(eval_folder), "--models", "conv-c4", "--max-images", "1",
+                             "--refine-steps", "3", "--qualities", "--markdown", str(out_md)])
+    row = results["models"][0]
+    assert results["refine_steps"] == 3 and results["jpeg"] == [] and 5 < row["psnr_refined"] < 60
+    table = out_md.read_text()
+    assert "Latent refinement (3 Adam steps" in table and "| conv-c4 | " in table.split("Latent refinement")[1]
+    assert "JPEG" not in table
+
+
 def test_update_manifest_and_readme_splice(use_weights, eval_folder, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\n"

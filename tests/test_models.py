@@ -91,6 +91,39 @@ def test_pca_initialised_conv_model_is_exactly_block_pca(image_folder, linear_ke
     assert torch.allclose(full(x), x, atol=1e-4)
 
 
+def _pca_model_and_image(image_folder, height, width):
+    images = [decode_image(p) for p in list_images(image_folder)]
+    pca = fit_block_pca(images, (1.0,), crops=64, crop=32)
+    model = pca.as_model(8).requires_grad_(False)  # as loaded: no parameter takes a gradient
+    return model, ae.data.to_tensor(images[0][:height, :width])
+
+
+def _visible_error(model, z, x):
+    return float(torch.mean((ae.crop_to(model.decode(z), *x.shape[-2:]) - x) ** 2))
+
+
+def test_latent_refinement_finds_the_best_code_and_leaves_the_model_alone(image_folder):
+    model, x = _pca_model_and_image(image_folder, 24, 40)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    best = model.encode(x)  # block-PCA's projection: the best code for this (linear) decoder
+    start = best + 0.02 * torch.randn(best.shape, generator=torch.Generator().manual_seed(0))
+    refined = ae.refine_latent(model, x, start, steps=40)
+    assert refined.shape == best.shape
+    excess = _visible_error(model, refined, x) - _visible_error(model, best, x)  # what the noise still costs
+    assert -1e-7 <= excess < 0.1 * (_visible_error(model, start, x) - _visible_error(model, best, x))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_latent_refinement_scores_only_the_pixels_that_are_not_padding(image_folder):
+    """At 7×13 the projection also fits the replicated padding; refinement spends the code on
+    the visible pixels alone and beats it there."""
+    model, x = _pca_model_and_image(image_folder, 7, 13)
+    projection = model.encode(ae.pad_to_multiple(x, 8))
+    refined = ae.refine_latent(model, x, projection, steps=20)
+    assert _visible_error(model, refined, x) < _visible_error(model, projection, x)
+    assert ae.roundtrip(model, x, bits=None, refine_steps=2).image.shape == x.shape
+
+
 def test_linear_path_stays_float32_under_bfloat16_autocast():
     """Mixed-precision training must not round the linear path (it carries nearly all the signal).
 
