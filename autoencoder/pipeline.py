@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from . import metrics
 from .latent import QuantizedLatent, dequantize, quantize
 from .models import crop_to, pad_to_multiple
 
@@ -53,7 +54,7 @@ def refine_latent(model: nn.Module, x: torch.Tensor, z: torch.Tensor, steps: int
     optimizer = torch.optim.Adam([z], lr=REFINE_LR)
     with torch.enable_grad():
         for _ in range(steps):
-            loss = torch.mean((crop_to(model.decode(z), h, w).float() - x) ** 2)  # padding is not scored
+            loss = metrics.mse(crop_to(model.decode(z), h, w), x).mean()  # padding is not scored
             (z.grad,) = torch.autograd.grad(loss, z)
             optimizer.step()
     return z.detach()
