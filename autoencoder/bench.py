@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from . import train
-from .hardware import cpu_name, resolve_precision
+from .hardware import PRECISIONS, cpu_name, resolve_precision
 from .models import build_model
 from .pipeline import roundtrip
 from .pretrained import list_models, load_pretrained, model_info
@@ -66,7 +66,7 @@ def bench_model(model_id: str, repeats: int) -> dict:
 def bench_training(config: Path, precision: str | None, repeats: int) -> dict:
     """Median seconds per training step of one config (random crops of its size) and the
     minutes its steps would take at that speed."""
-    options = train.resolve_options(train.build_parser().parse_args(["--config", str(config)]))
+    options = train.config_options(config)
     precision = resolve_precision(precision or options["precision"], torch.device("cpu"))
     model = build_model(options["family"], options["model"]).to(memory_format=torch.channels_last).train()
     optimizer = train.make_optimizer(model, options)
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--models", nargs="*", help="model ids (default: all)")
     p.add_argument("--training", action="store_true", help="time training steps instead of reconstructions")
     p.add_argument("--configs", nargs="*", type=Path, help=f"training configs (default: all in {CONFIGS})")
-    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
+    p.add_argument("--precision", choices=PRECISIONS,
                    help="training arithmetic to time (default: each config's, as train_all.sh trains)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 with --training)")

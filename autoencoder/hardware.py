@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 CPUINFO = Path("/proc/cpuinfo")
+PRECISIONS = ("auto", "float32", "bfloat16")  # training arithmetic; see resolve_precision
 
 
 def _cpuinfo_field(name: str) -> str | None:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from . import metrics
 from .data import RandomCrops, decode_image, fixed_crops, list_images, split_train_val
-from .hardware import cpu_name, resolve_precision
+from .hardware import PRECISIONS, cpu_name, resolve_precision
 from .models import MODEL_FAMILIES, build_model, values_ratio
 from .pca import fit_block_pca
 from .pretrained import load_weights_file, save_weights, update_model_entry, weights_dir
@@ -52,7 +52,7 @@ DEFAULTS = {
     "pca_init": True,
     "storage_dtype": "float32",
     # "bfloat16": the forward pass runs under autocast (conv models keep their linear path in
-    # float32): 2.5–3× faster on CPUs with AMX, 2.3× slower where it is emulated (hardware.py).
+    # float32): faster where the hardware has bfloat16, slower where it is emulated (hardware.py).
     # "auto": bfloat16 where the device runs it natively, else float32 (the shipped conv configs).
     "precision": "float32",
 }
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument("--crop", type=int, help="crop side in pixels")
     p.add_argument("--lr", type=float)
-    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
+    p.add_argument("--precision", choices=PRECISIONS,
                    help="training arithmetic (weights stay float32); auto: bfloat16 where the hardware has it")
     p.add_argument("--seed", type=int)
     p.add_argument("--val-every", type=int, dest="val_every", help="hold out every N-th image (0: none)")
@@ -106,6 +106,11 @@ def resolve_options(args: argparse.Namespace) -> dict:
     if not options["id"] or not options["data"]:
         raise SystemExit("train needs --id and --data (directly or in --config)")
     return options
+
+
+def config_options(path: Path) -> dict:
+    """The options a training run with `--config path` and no other flags uses."""
+    return resolve_options(build_parser().parse_args(["--config", str(path)]))
 
 
 def pick_device(name: str) -> torch.device:

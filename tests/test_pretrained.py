@@ -105,7 +105,7 @@ def test_every_shipped_model_was_trained_by_its_config():
     configs = sorted((REPO / "configs").glob("*.json"))
     assert {c.stem for c in configs} == set(recorded)
     for path in configs:
-        options = train.resolve_options(train.build_parser().parse_args(["--config", str(path)]))
+        options = train.config_options(path)
         ran = dict(recorded[path.stem]["options"])
         assert f"--config configs/{path.name}" in recorded[path.stem]["command"]
         if options["precision"] == "auto":  # resolved per machine; the record says which it became
