@@ -1,7 +1,8 @@
 """What a model has to beat: Pillow's JPEG and WebP with real bytes, and block-PCA.
 
-`python -m autoencoder fit-pca --data DIR` fits the block-PCA baseline (same multi-scale
-crops and seed as training) and writes weights/block-pca.safetensors plus its manifest entry.
+`python -m autoencoder fit-pca --data DIR` fits the block-PCA baseline on every 8×8 block of
+the training split at full resolution and writes weights/block-pca.safetensors plus its
+manifest entry.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from .pretrained import read_manifest, sha256_of, weights_dir, write_manifest
 CODEC_QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 PILLOW_FORMATS = {"jpeg": "JPEG", "webp": "WEBP"}
 PCA_FILE = "block-pca.safetensors"
-TRAINING_SCALES = (1.0, 0.7, 0.5, 0.35)  # the scales the shipped models train on
 
 
 @dataclass
@@ -61,25 +61,24 @@ def best_within_bytes(image: np.ndarray, codec: str, budget: int) -> Encoded | N
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .pca import fit_block_pca
+    from .pca import fit_block_pca_full_resolution
 
     p = argparse.ArgumentParser(prog="python -m autoencoder fit-pca", description=__doc__)
     p.add_argument("--data", required=True, help="folder of training images (never the evaluation set)")
     p.add_argument("--val-every", type=int, default=12, help="hold out the same images as training")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="weights folder (default: the shipped weights/)")
     args = p.parse_args(argv)
     out = args.out or weights_dir()
     train_files, _ = split_train_val(list_images(args.data), args.val_every)
-    pca = fit_block_pca([decode_image(f) for f in train_files], TRAINING_SCALES, seed=args.seed)
+    pca = fit_block_pca_full_resolution([decode_image(f) for f in train_files])
     path = out / PCA_FILE
-    pca.save(path, {"data": str(args.data), "seed": args.seed})
+    pca.save(path, {"data": str(args.data), "fit": "every 8×8 block at full resolution"})
     manifest = read_manifest(out)
     manifest["block_pca"] = {
         "file": PCA_FILE,
         "sha256": sha256_of(path),
         "command": "python -m autoencoder fit-pca " + " ".join(argv if argv is not None else []),
-        "data": f"{args.data} ({len(train_files)} images, the training split)",
+        "data": f"{args.data} ({len(train_files)} images, the training split; every 8×8 block at full resolution)",
     }
     write_manifest(manifest, out)
     print(f"wrote {path}; variance kept by C = 4/8/16/32/64: " + ", ".join(

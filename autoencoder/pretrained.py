@@ -82,8 +82,9 @@ def _manifest_lock(folder: Path | None):
         yield
 
 
-def update_model_entry(model_id: str, fields: dict, folder: Path | None = None) -> dict:
-    """Merge `fields` into a model's manifest entry (creating it), keeping the list ordered."""
+def update_model_entry(model_id: str, fields: dict, folder: Path | None = None, replace: bool = False) -> dict:
+    """Merge `fields` into a model's manifest entry (creating it; `replace`: dropping all it held
+    before), keeping the list ordered."""
     with _manifest_lock(folder):
         manifest = read_manifest(folder)
         models = manifest["models"]
@@ -91,6 +92,9 @@ def update_model_entry(model_id: str, fields: dict, folder: Path | None = None) 
         if entry is None:
             entry = {"id": model_id}
             models.append(entry)
+        if replace:
+            entry.clear()
+            entry["id"] = model_id
         entry.update(fields)
         models.sort(key=lambda m: (m.get("family") != "conv", -m.get("ratio", 0), m["id"]))
         write_manifest(manifest, folder)

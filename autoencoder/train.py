@@ -3,6 +3,8 @@
     python -m autoencoder train --config configs/conv-c16.json          # a shipped model
     python -m autoencoder train --family conv --model latent_channels=8 \\
         --data ~/my_photos --id my-conv-c8 --steps 3000                 # your own
+    python -m autoencoder train --init-from conv-c16 --id my-c16 \\
+        --data ~/my_photos --steps 2000 --lr 1e-4                      # fine-tune a shipped model
     torchrun --nproc_per_node 2 -m autoencoder train --config ...        # data-parallel
 
 A config file holds any of the options below (flags given on the command line win). Every
@@ -32,7 +34,8 @@ from .data import RandomCrops, decode_image, fixed_crops, list_images, split_tra
 from .hardware import PRECISIONS, cpu_name, resolve_precision
 from .models import MODEL_FAMILIES, build_model, values_ratio
 from .pca import fit_block_pca
-from .pretrained import load_weights_file, save_weights, update_model_entry, weights_dir
+from .pretrained import (load_pretrained, load_weights_file, model_info, save_weights, update_model_entry,
+                         weights_dir)
 
 DEFAULTS = {
     "id": None,
@@ -50,6 +53,9 @@ DEFAULTS = {
     "val_every": 12,  # every 12th image (sorted by name) is held out for validation
     "val_interval": 250,
     "pca_init": True,
+    # A model id in the weights folder's manifest: start from its weights (sha256-checked)
+    # instead of block-PCA, with its family and model config; the manifest keeps its record.
+    "init_from": None,
     "storage_dtype": "float32",
     # "bfloat16": the forward pass runs under autocast (conv models keep their linear path in
     # float32): faster where the hardware has bfloat16, slower where it is emulated (hardware.py).
@@ -67,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", metavar="KEY=VALUE",
                    help="model config value, e.g. latent_channels=8 (repeatable)")
     p.add_argument("--data", help="folder of training images")
+    p.add_argument("--init-from", dest="init_from", metavar="MODEL_ID",
+                   help="fine-tune: start from this model's weights (in the weights folder) instead of block-PCA")
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument("--crop", type=int, help="crop side in pixels")
@@ -87,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_options(args: argparse.Namespace) -> dict:
-    options = dict(DEFAULTS)
+    options, loaded = dict(DEFAULTS), {}
     if args.config:
         loaded = json.loads(args.config.read_text())
         unknown = set(loaded) - set(DEFAULTS)
@@ -105,7 +113,24 @@ def resolve_options(args: argparse.Namespace) -> dict:
     options["model"] = model
     if not options["id"] or not options["data"]:
         raise SystemExit("train needs --id and --data (directly or in --config)")
+    source = starting_point(options, args.out)
+    if source:  # a fine-tune has the architecture of the model it starts from
+        stated_family = args.family or (loaded.get("family") if args.config else None)
+        if stated_family not in (None, source["family"]) or model not in ({}, source["config"]):
+            raise SystemExit(f"--init-from {options['init_from']}: that is a {source['family']} model with config "
+                             f"{source['config']}; leave the family and model config out or give exactly those")
+        options["family"], options["model"] = source["family"], dict(source["config"])
     return options
+
+
+def starting_point(options: dict, out: Path | None) -> dict | None:
+    """The manifest entry of the model a fine-tune starts from (options["init_from"]), or None."""
+    if not options["init_from"]:
+        return None
+    try:
+        return model_info(options["init_from"], out or weights_dir())
+    except KeyError as e:
+        raise SystemExit(f"--init-from: {e.args[0]}") from None
 
 
 def config_options(path: Path) -> dict:
@@ -187,10 +212,14 @@ def main(argv: list[str] | None = None) -> dict:
     sampler = RandomCrops(images, crop, tuple(options["scales"]), seed=options["seed"] + 1 + rank)
     val_crops = fixed_crops([decode_image(f) for f in val_files], crop, 16, seed=options["seed"]) if val_files else None
 
-    model = build_model(options["family"], options["model"])
-    if options["family"] == "conv" and options["pca_init"]:
-        pca = fit_block_pca(images, tuple(options["scales"]), seed=options["seed"])
-        model.init_from_pca(pca.mean, pca.basis, pca.variances)
+    source = starting_point(options, args.out)  # read now: a fine-tune may replace it under the same id
+    if source:
+        model = load_pretrained(source["id"], args.out or weights_dir()).requires_grad_(True)
+    else:
+        model = build_model(options["family"], options["model"])
+        if options["family"] == "conv" and options["pca_init"]:
+            pca = fit_block_pca(images, tuple(options["scales"]), seed=options["seed"])
+            model.init_from_pca(pca.mean, pca.basis, pca.variances)
     model.to(device, memory_format=torch.channels_last).train()  # faster convs on CPU and GPU
     mixed = options["precision"] == "bfloat16"
     optimizer = make_optimizer(model, options)
@@ -241,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     record = {}
     if rank == 0:
-        record = finish(model, options, args, argv, device, world, elapsed, val_history, val_crops,
+        record = finish(model, options, args, argv, device, world, elapsed, val_history, val_crops, source,
                         n_train=len(train_files), n_val=len(val_files))
     if distributed:
         dist.barrier()
@@ -249,8 +278,9 @@ def main(argv: list[str] | None = None) -> dict:
     return record
 
 
-def finish(model, options, args, argv, device, world, elapsed, val_history, val_crops, n_train, n_val) -> dict:
-    """Write the weights and the manifest entry that says how they were made."""
+def finish(model, options, args, argv, device, world, elapsed, val_history, val_crops, source, n_train, n_val) -> dict:
+    """Write the weights and the manifest entry that says how they were made. The entry is
+    replaced, not merged: scores measured on the previous weights of this id no longer hold."""
     out = args.out or weights_dir()
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{options['id']}.safetensors"
@@ -289,7 +319,10 @@ def finish(model, options, args, argv, device, world, elapsed, val_history, val_
             "validation_psnr": val_history,
         },
     }
+    if source:  # the whole history: what this fine-tune started from, and how that was made
+        fields["training"]["init_from"] = {"id": source["id"], "sha256": source["sha256"],
+                                           "training": source.get("training")}
     if val_crops is not None and dtype != torch.float32:
         # What storing the weights in a smaller type costs, on the same held-out crops.
         fields["training"]["validation_psnr_as_stored"] = round(validate(stored, val_crops, torch.device("cpu")), 3)
-    return update_model_entry(options["id"], fields, out)
+    return update_model_entry(options["id"], fields, out, replace=True)

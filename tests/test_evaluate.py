@@ -48,6 +48,17 @@ def test_eval_with_latent_refinement_and_no_codecs(use_weights, eval_folder, tmp
     assert "JPEG" not in table
 
 
+def test_table_counts_the_images_a_model_loses_to_block_pca(use_weights):
+    """A mean gain can hide images where the linear code does better: the table says how many."""
+    model = {"id": "conv-c4", "ratio": 48, "bpp_8bit": 0.5, "psnr": 30.0, "psnr_8bit": 30.0, "ssim_8bit": 0.9,
+             "ms_ssim_8bit": None, "psnr_per_image": [32.0, 28.0, 30.0]}
+    pca = {"channels": 4, "ratio": 48, "psnr": 29.0, "ssim": 0.8, "ms_ssim": None, "psnr_per_image": [29.0, 29.25, 28.75]}
+    results = {"images": 3, "data": "x", "models": [model], "block_pca": [pca], "jpeg": [], "webp": []}
+    assert "| 29.00 | +1.00 | 1 of 3 (worst -1.25) |" in evaluate.markdown(results)
+    model["psnr_per_image"] = [29.5, 29.5, 31.0]
+    assert "| 29.00 | +1.00 | 0 of 3 |" in evaluate.markdown(results)
+
+
 def test_update_manifest_and_readme_splice(use_weights, eval_folder, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\n"

@@ -1,9 +1,10 @@
+import numpy as np
 import pytest
 import torch
 
 import autoencoder as ae
 from autoencoder.models import ConvAutoencoder, DenseAutoencoder, build_model, values_ratio
-from autoencoder.pca import fit_block_pca
+from autoencoder.pca import fit_block_pca, fit_block_pca_full_resolution
 from autoencoder.data import decode_image, list_images
 
 
@@ -89,6 +90,23 @@ def test_pca_initialised_conv_model_is_exactly_block_pca(image_folder, linear_ke
     # All 192 components reconstruct perfectly: the basis is orthonormal.
     full = pca.as_model(192)
     assert torch.allclose(full(x), x, atol=1e-4)
+
+
+def test_full_resolution_block_pca_is_the_pca_of_every_whole_block():
+    """The baseline fit equals numpy's PCA of all complete 8×8 blocks (the partial border of a
+    13×21 image is left out)."""
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (13, 21, 3), dtype=np.uint8), rng.integers(0, 256, (16, 8, 3), dtype=np.uint8)]
+    images = [(im // 4 + np.arange(im.shape[1])[None, :, None] * 5).astype(np.uint8) for im in images]  # some structure
+    blocks = np.concatenate([torch.nn.functional.pixel_unshuffle(ae.data.to_tensor(im[: im.shape[0] // 8 * 8,
+                                                                                      : im.shape[1] // 8 * 8]), 8)
+                             .permute(0, 2, 3, 1).reshape(-1, 192).double().numpy() for im in images])
+    assert len(blocks) == 2 + 2  # 1×2 whole blocks in the first image, 2×1 in the second
+    pca = fit_block_pca_full_resolution(images)
+    assert np.allclose(pca.mean.numpy(), blocks.mean(0), atol=1e-6)
+    expected = np.sort(np.linalg.eigvalsh(np.cov(blocks, rowvar=False)))[::-1]
+    assert np.allclose(pca.variances.numpy(), expected, atol=1e-5)
+    assert torch.allclose(pca.basis.T @ pca.basis, torch.eye(192), atol=1e-4)
 
 
 def _pca_model_and_image(image_folder, height, width):

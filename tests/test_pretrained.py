@@ -108,6 +108,8 @@ def test_every_shipped_model_was_trained_by_its_config():
         options = train.config_options(path)
         ran = dict(recorded[path.stem]["options"])
         assert f"--config configs/{path.name}" in recorded[path.stem]["command"]
+        for key in options.keys() - ran.keys():  # options added since, left at defaults that do what was done then
+            assert options.pop(key) == train.DEFAULTS[key], (path.name, key)
         if options["precision"] == "auto":  # resolved per machine; the record says which it became
             assert ran.pop("precision") in ("bfloat16", "float32")
             options.pop("precision")

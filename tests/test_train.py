@@ -36,6 +36,32 @@ def test_resume_continues_from_the_checkpoint(image_folder, tmp_path):
     assert not torch.equal(first["model"]["decoder_linear.weight"], second["model"]["decoder_linear.weight"])
 
 
+def test_fine_tune_starts_from_the_given_weights_and_records_where_they_came_from(image_folder, tmp_path):
+    base = train.main(base_args(image_folder, tmp_path, 2))
+    pretrained.update_model_entry("conv-c4", {"kodak_metrics": {"psnr": 99.0}}, tmp_path)
+    common = ["--data", str(image_folder), "--crop", "32", "--batch-size", "2", "--steps", "2", "--val-every", "4",
+              "--out", str(tmp_path), "--no-progress", "--threads", "1", "--init-from", "conv-c4"]
+    tuned = train.main(["--id", "conv-c4-tuned", "--checkpoint", str(tmp_path / "ck2.pt"), *common])
+    assert tuned["family"] == "conv" and tuned["config"] == base["config"]
+    (_, pca_start), (_, base_end) = base["training"]["validation_psnr"][0], base["training"]["validation_psnr"][-1]
+    assert pca_start != base_end
+    assert tuned["training"]["validation_psnr"][0] == [0, base_end]  # it starts where the base ended, not at block-PCA
+    assert tuned["training"]["init_from"] == {"id": "conv-c4", "sha256": base["sha256"], "training": base["training"]}
+    assert tuned["sha256"] != base["sha256"]
+    # Fine-tuning in place (same id) replaces the entry: scores of the old weights must not stay on the new ones.
+    again = train.main(["--id", "conv-c4", "--checkpoint", str(tmp_path / "ck3.pt"), *common])
+    assert "kodak_metrics" not in again and pretrained.model_info("conv-c4", tmp_path) == again
+    assert again["training"]["init_from"]["sha256"] == base["sha256"]
+
+
+def test_fine_tune_refuses_another_architecture_or_an_unknown_model(image_folder, tmp_path):
+    train.main(base_args(image_folder, tmp_path, 1))
+    with pytest.raises(SystemExit, match="leave the family and model config out"):
+        train.main(base_args(image_folder, tmp_path, 1) + ["--init-from", "conv-c4", "--model", "latent_channels=8"])
+    with pytest.raises(SystemExit, match="no model 'nope'"):
+        train.main(base_args(image_folder, tmp_path, 1) + ["--init-from", "nope"])
+
+
 def test_bfloat16_training_runs_and_is_recorded(image_folder, tmp_path):
     entry = train.main(base_args(image_folder, tmp_path, 2) + ["--precision", "bfloat16", "--model", "linear_kernel=3",
                                                                "--model", "refine_width=4", "--model", "refine_depth=1"])
