@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument("--crop", type=int, help="crop side in pixels")
+    p.add_argument("--scales", type=float, nargs="+", help="resize factors crops are taken at (1: full resolution)")
     p.add_argument("--lr", type=float)
     p.add_argument("--precision", choices=PRECISIONS,
                    help="training arithmetic (weights stay float32); auto: bfloat16 where the hardware has it")

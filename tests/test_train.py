@@ -106,8 +106,9 @@ def test_config_file_and_flag_override(image_folder, tmp_path):
     config.write_text(json.dumps({"id": "from-config", "data": str(image_folder), "steps": 1, "crop": 32,
                                   "batch_size": 1, "model": {"latent_channels": 2, "width": 4, "depth": 0}}))
     entry = train.main(["--config", str(config), "--steps", "2", "--out", str(tmp_path), "--no-progress",
-                        "--checkpoint", str(tmp_path / "ck.pt"), "--val-every", "0"])
+                        "--checkpoint", str(tmp_path / "ck.pt"), "--val-every", "0", "--scales", "1", "0.5"])
     assert entry["id"] == "from-config" and entry["training"]["steps"] == 2 and entry["latent_channels"] == 2
+    assert entry["training"]["options"]["scales"] == [1.0, 0.5]
     config.write_text(json.dumps({"stepz": 3}))
     with pytest.raises(SystemExit, match="unknown options"):
         train.main(["--config", str(config)])
