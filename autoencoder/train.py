@@ -116,7 +116,7 @@ def resolve_options(args: argparse.Namespace) -> dict:
         raise SystemExit("train needs --id and --data (directly or in --config)")
     source = starting_point(options, args.out)
     if source:  # a fine-tune has the architecture of the model it starts from
-        stated_family = args.family or (loaded.get("family") if args.config else None)
+        stated_family = args.family or loaded.get("family")
         if stated_family not in (None, source["family"]) or model not in ({}, source["config"]):
             raise SystemExit(f"--init-from {options['init_from']}: that is a {source['family']} model with config "
                              f"{source['config']}; leave the family and model config out or give exactly those")
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
     sampler = RandomCrops(images, crop, tuple(options["scales"]), seed=options["seed"] + 1 + rank)
     val_crops = fixed_crops([decode_image(f) for f in val_files], crop, 16, seed=options["seed"]) if val_files else None
 
-    source = starting_point(options, args.out)  # read now: a fine-tune may replace it under the same id
+    source = starting_point(options, args.out)  # kept for the record: a fine-tune may replace it under the same id
     if source:
         model = load_pretrained(source["id"], args.out or weights_dir()).requires_grad_(True)
     else:
