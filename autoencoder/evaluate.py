@@ -155,16 +155,16 @@ def markdown(results: dict) -> str:
         c = model_info(model_row["id"]).get("latent_channels")
         return pca.get(c, {}) if c else {}
 
-    def pca_psnr(model_row: dict) -> float | None:
-        return pca_row(model_row).get("psnr")
+    def gain(psnr: float | None, base: dict) -> str:
+        return "–" if psnr is None or base.get("psnr") is None else f"{psnr - base['psnr']:+.2f}"
 
-    def images_below(model_row: dict) -> str:
+    def images_below(model_row: dict, base: dict) -> str:
         """On how many images the model scores under block-PCA, and the worst difference: a mean
         gain can hide images the model does worse on than the linear code."""
-        base = pca_row(model_row).get("psnr_per_image")
-        if not base:
+        per_image = base.get("psnr_per_image")
+        if not per_image:
             return "–"
-        gains = [m - b for m, b in zip(model_row["psnr_per_image"], base)]
+        gains = [m - b for m, b in zip(model_row["psnr_per_image"], per_image)]
         below = sum(g < 0 for g in gains)
         return f"{below} of {len(gains)}" + (f" (worst {min(gains):+.2f})" if below else "")
 
@@ -177,13 +177,13 @@ def markdown(results: dict) -> str:
         "| images below block-PCA |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    bases = {row["id"]: pca_row(row) for row in results["models"]}  # one manifest lookup per model
     for row in results["models"]:
-        base = pca_psnr(row)
-        gain = None if base is None or row["psnr"] is None else row["psnr"] - base
+        base = bases[row["id"]]
         lines.append(
             f"| {row['id']} | {row['ratio']:.0f}× | {_fmt(row['bpp_8bit'], 3)} | {_fmt(row['psnr'])} | "
             f"{_fmt(row['psnr_8bit'])} | {_fmt(row['ssim_8bit'], 4)} | {_fmt(row['ms_ssim_8bit'], 4)} | "
-            f"{_fmt(base)} | {'–' if gain is None else f'{gain:+.2f}'} | {images_below(row)} |"
+            f"{_fmt(base.get('psnr'))} | {gain(row['psnr'], base)} | {images_below(row, base)} |"
         )
     if results["block_pca"]:
         lines += ["", "Block-PCA (the optimal linear 8×8-block transform, fitted on every block of the training photos at full resolution):", "",
@@ -196,10 +196,9 @@ def markdown(results: dict) -> str:
                   "same number of values):", "",
                   "| model | PSNR | PSNR, refined latent | block-PCA PSNR, same C | gain, refined |", "|---|---|---|---|---|"]
         for row in results["models"]:
-            base = pca_psnr(row)
-            gain = None if base is None else row["psnr_refined"] - base
-            lines.append(f"| {row['id']} | {_fmt(row['psnr'])} | {_fmt(row['psnr_refined'])} | {_fmt(base)} | "
-                         f"{'–' if gain is None else f'{gain:+.2f}'} |")
+            base = bases[row["id"]]
+            lines.append(f"| {row['id']} | {_fmt(row['psnr'])} | {_fmt(row['psnr_refined'])} | "
+                         f"{_fmt(base.get('psnr'))} | {gain(row['psnr_refined'], base)} |")
     if not results["jpeg"]:
         return "\n".join(lines) + "\n"
     lines += ["", "Pillow JPEG and WebP (real file bytes):", "",
