@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from . import metrics
 from .baselines import CODEC_QUALITIES, PCA_FILE, codec_ladder
-from .data import decode_image, list_images, tiles, to_tensor, to_uint8
+from .data import decode_image, list_images, split_train_val, tiles, to_tensor, to_uint8
 from .models import values_ratio
 from .pca import BlockPCA
 from .pipeline import reconstruct, roundtrip
@@ -92,8 +92,14 @@ def per_image_psnr(rows: list[dict], key: str = "psnr") -> list[float]:
 
 
 def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: int | None = None,
-             qualities=CODEC_QUALITIES, progress: bool = True, refine_steps: int = 0) -> dict:
-    files = list_images(data)[: max_images or None]
+             qualities=CODEC_QUALITIES, progress: bool = True, refine_steps: int = 0, held_out: int = 0) -> dict:
+    """Score every model and baseline on the images of `data`; with `held_out` = N, only on
+    the images `train --val-every N` holds out of that folder (a training folder's validation
+    images: the models' own kind of photo, never trained on)."""
+    files = list_images(data)
+    if held_out:
+        files = split_train_val(files, held_out)[1]
+    files = files[: max_images or None]
     images = [crop_to_tiles(decode_image(f)) for f in files]
     if any(min(im.shape[:2]) == 0 for im in images):
         raise SystemExit(f"every image in {data} must be at least {TILE}×{TILE}")
@@ -123,6 +129,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
             rows.append({**score(image, encoded.decoded), "bpp": 8 * encoded.num_bytes / pixels})
     return {
         "data": str(data),
+        "held_out": held_out,  # 0: every image of data
         "images": len(images),
         "image_names": [f.name for f in files],
         "protocol": __doc__.split("\n\n", 2)[2].strip(),
@@ -169,7 +176,9 @@ def markdown(results: dict) -> str:
         return f"{below} of {len(gains)}" + (f" (worst {min(gains):+.2f})" if below else "")
 
     lines = [
-        f"Mean over the {results['images']} images of `{results['data']}` at full resolution "
+        f"Mean over the {results['images']} images of `{results['data']}`"
+        + (f" that `train --val-every {results['held_out']}` holds out" if results.get("held_out") else "")
+        + " at full resolution "
         "(`python -m autoencoder eval`). PSNR in dB; bpp and the 8-bit columns use the latent rounded "
         "to 8 bits (real bytes, side information included, no entropy coding).",
         "",
@@ -243,6 +252,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--data", required=True, help="folder of evaluation images")
     p.add_argument("--models", nargs="*", help="model ids (default: every model in the manifest)")
     p.add_argument("--pca", type=Path, help=f"block-PCA file (default: weights/{PCA_FILE}; 'none' to skip)")
+    p.add_argument("--held-out", type=int, default=0, metavar="N", dest="held_out",
+                   help="only the images `train --val-every N` holds out of DATA (the training photos' validation images)")
     p.add_argument("--max-images", type=int, help="only the first N images (quick checks)")
     p.add_argument("--refine-steps", type=int, default=0,
                    help="also score each model's latent after N steps of latent refinement (slow: N decode+backward passes)")
@@ -259,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
     pca_path = args.pca or weights_dir() / PCA_FILE
     pca = None if str(pca_path) == "none" or not pca_path.exists() else BlockPCA.load(pca_path)
     results = evaluate(args.data, args.models if args.models is not None else list_models(), pca, args.max_images,
-                       qualities=tuple(args.qualities), refine_steps=args.refine_steps)
+                       qualities=tuple(args.qualities), refine_steps=args.refine_steps, held_out=args.held_out)
     table = markdown(results)
     print(table)
     if args.json:
@@ -271,7 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
         trained = [e for e in read_manifest()["models"] if e["id"] in {r["id"] for r in results["models"]}]
         splice_readme(args.readme, "training", training_table(trained))
     if args.update_manifest:
-        name = Path(args.data).name
+        name = Path(args.data).name + ("_held_out" if args.held_out else "")
         for row in results["models"]:
             scores = {k: v for k, v in row.items()
                       if k not in ("id", "family", "ratio") and not k.endswith("_per_image")}

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from autoencoder import baselines, bench, evaluate, pretrained
-from autoencoder.data import decode_image, list_images
+from autoencoder.data import decode_image, list_images, split_train_val
 from conftest import SHARED_DATA, needs_shared, write_images
 
 
@@ -46,6 +46,19 @@ def test_eval_with_latent_refinement_and_no_codecs(use_weights, eval_folder, tmp
     table = out_md.read_text()
     assert "Latent refinement (3 Adam steps" in table and "| conv-c4 | " in table.split("Latent refinement")[1]
     assert "JPEG" not in table
+
+
+def test_eval_on_the_images_training_holds_out(use_weights, tmp_path):
+    """--held-out N scores exactly the images `train --val-every N` validates on."""
+    folder = write_images(tmp_path / "photos", 5, size=(72, 64), seed=3)
+    out_md = tmp_path / "r.md"
+    results = evaluate.main(["--data", str(folder), "--held-out", "2", "--models", "conv-c4", "--pca", "none",
+                             "--qualities", "--markdown", str(out_md), "--update-manifest"])
+    assert results["image_names"] == [f.name for f in split_train_val(list_images(folder), 2)[1]]
+    assert results["images"] == 2 and results["held_out"] == 2
+    assert "that `train --val-every 2` holds out" in out_md.read_text()
+    stored = pretrained.model_info("conv-c4")
+    assert stored["photos_held_out_metrics"]["images"] == 2 and "photos_metrics" not in stored
 
 
 def test_table_counts_the_images_a_model_loses_to_block_pca(use_weights):
