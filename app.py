@@ -11,7 +11,8 @@ import numpy as np
 import streamlit as st
 
 import autoencoder
-from autoencoder import explore, figures
+from autoencoder import aez, explore, figures
+from autoencoder.codec import CodecError
 from autoencoder.data import GALLERY, ImageError, center_square, decode_image, load_gallery_image
 from autoencoder.pretrained import weights_dir
 
@@ -143,14 +144,20 @@ def zoom_ui() -> tuple[float, float, int]:
 
 def show_images(analysis: explore.Analysis, card: explore.ModelCard) -> None:
     h, w = analysis.original.shape[:2]
-    columns = st.columns(3)
-    panels = (
+    decoded_from = (f"Decoded from the {analysis.num_bytes:,} B .aez file" if analysis.file is not None
+                    else "Reconstruction from the 8-bit latent")
+    panels = [
         (analysis.original, f"Original · {w}×{h}"),
-        (analysis.reconstruction, f"Reconstruction from the 8-bit latent · {card.id}"),
+        (analysis.reconstruction, f"{decoded_from} · {card.id}"),
         (explore.error_map(analysis.original, analysis.reconstruction),
          f"Error |x − x̂| (mean over RGB; brightest = {explore.ERROR_MAP_MAX:.2f} = "
          f"{round(explore.ERROR_MAP_MAX * 255)}/255 or more)"),
-    )
+    ]
+    if analysis.bits_map is not None:
+        bits, top = explore.bits_image(analysis.bits_map)
+        panels.append((bits, f"Where the bits go: bits per pixel, dark = cheap, yellow = {top:.2f} bpp or more "
+                             f"(mean {analysis.bits_per_pixel:.3f})"))
+    columns = st.columns(len(panels))
     for column, (image, caption) in zip(columns, panels):
         column.image(explore.enlarge(image), caption=caption, output_format="PNG", width="stretch")
 
@@ -217,18 +224,50 @@ def show_equal_bytes(analysis: explore.Analysis, card: explore.ModelCard, input_
             column.image(explore.enlarge(e.decoded), output_format="PNG", width="stretch",
                          caption=f"{explore.CODECS[codec]} quality {e.quality}: {e.num_bytes:,} B, "
                                  f"{result.scores['psnr']:.2f} dB")
+        column.markdown(f"**{explore.verdict(card.id, analysis.scores['psnr'], result)}**")
 
 
 def show_downloads(analysis: explore.Analysis, source_name: str, input_key: str) -> None:
     png, npy = download_bytes(input_key, analysis.model_id, analysis)
     stem = explore.file_stem(source_name, analysis.model_id)
-    a, b, _ = st.columns([1, 1, 2])
+    a, b, c, _ = st.columns([1, 1, 1, 1])
     a.download_button("Reconstruction (PNG)", png, f"{stem}.png", "image/png", on_click="ignore",
                       icon=":material/download:")
     b.download_button("Latent (.npy)", npy, f"{stem}_latent.npy", "application/octet-stream", on_click="ignore",
                       icon=":material/download:",
                       help=f"float32 array {analysis.latent.shape}: the latent as the decoder received it "
-                           "(after 8-bit rounding); load with numpy.load")
+                           "(after rounding); load with numpy.load")
+    if analysis.file is not None:
+        c.download_button("Compressed file (.aez)", analysis.file, f"{stem}.aez", "application/octet-stream",
+                          on_click="ignore", icon=":material/download:",
+                          help="Decode it here (below) or with `python -m autoencoder decompress FILE -o OUT`")
+
+
+@st.cache_data(max_entries=4, show_spinner="Decoding the .aez file…")
+def decoded_file(file_id: str, _data: bytes) -> np.ndarray:
+    return explore.decode_aez(_data)  # AezError / CodecError are raised, not cached, and shown
+
+
+def open_aez_ui() -> None:
+    """Upload an .aez file (made here or by the CLI) and see what it decodes to."""
+    upload = st.file_uploader("Open a compressed .aez file", type=["aez"], key="aez_upload")
+    if upload is None:
+        return
+    data = upload.getvalue()
+    try:
+        decoded = decoded_file(upload.file_id, data)
+    except (aez.AezError, CodecError, autoencoder.WeightsError) as e:
+        st.error(f"**{upload.name}** cannot be decoded: {e}", icon=":material/error:")
+        return
+    h, w = decoded.image.shape[:2]
+    left, right = st.columns([2, 1])
+    left.image(explore.enlarge(decoded.image), output_format="PNG", width="stretch",
+               caption=f"{upload.name}, decoded with {decoded.model_id}")
+    right.markdown(f"**{upload.name}**  \n{decoded.model_id} · {w}×{h}  \n{len(data):,} bytes · "
+                   f"{8 * len(data) / (w * h):.3f} bpp")
+    right.download_button("Decoded image (PNG)", explore.png_bytes(decoded.image),
+                          f"{explore.file_stem(upload.name, decoded.model_id)}.png", "image/png", on_click="ignore",
+                          icon=":material/download:")
 
 
 def show_comparison(cards: list[explore.ModelCard], image: np.ndarray, current: str,
@@ -295,7 +334,9 @@ def main() -> None:
         st.markdown(
             "An autoencoder squeezes the image through a **bottleneck** (the latent) and rebuilds it "
             "from that alone. Move the slider to narrow the bottleneck and watch what is lost. Sizes "
-            f"count the latent rounded to 8 bits, and the reconstruction is decoded from exactly that. "
+            f"count the latent rounded to 8 bits, and the reconstruction is decoded from exactly that; "
+            "**codec** models go further and write a real compressed file (rounded latent, entropy-coded), "
+            "and everything shown is decoded from that file. "
             f"Conv models see the whole image (longest side capped at {explore.MAX_SIDE} px); "
             f"dense models see a {explore.NOTEBOOK_SIDE}×{explore.NOTEBOOK_SIDE} centre square."
         )
@@ -334,6 +375,7 @@ def main() -> None:
     show_equal_bytes(analysis, card, input_key)
     st.subheader("Downloads")
     show_downloads(analysis, source_name, input_key)
+    open_aez_ui()
     st.subheader("Compare all models")
     if st.toggle("Run every model on this image", key="compare_all",
                  help="Each model once (cached afterwards), plus JPEG and WebP at 12 qualities"):

@@ -8,7 +8,8 @@ only) run on every 64×64 tile and the tiles are put back together, so both fami
 scored on the same pixels (a border that is not a whole tile is cropped off for everyone).
 Reconstructions are rounded to 8 bits, as a saved PNG would be, before scoring. Scores are
 means over images of per-image PSNR, SSIM and MS-SSIM. Bytes are real: the 8-bit latent
-with its side information for the models, Pillow's files for JPEG and WebP.
+with its side information for the models, the whole .aez file for the codec models (decoded
+from those bytes, as `decompress` does), Pillow's files for JPEG and WebP.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from . import metrics
 from .baselines import CODEC_QUALITIES, PCA_FILE, codec_ladder
 from .data import decode_image, list_images, split_train_val, tiles, to_tensor, to_uint8
+from .codec import compress, decompress
 from .models import values_ratio
 from .pca import BlockPCA
 from .pipeline import reconstruct, roundtrip
@@ -86,9 +88,21 @@ def mean_scores(rows: list[dict]) -> dict:
     return out
 
 
-def per_image_psnr(rows: list[dict], key: str = "psnr") -> list[float]:
-    """PSNR of each image (float latent, or `key`), in `image_names` order: where a mean hides a split."""
+def per_image(rows: list[dict], key: str = "psnr") -> list[float]:
+    """Each image's `key` (PSNR of the float latent by default), in `image_names` order: where a mean hides a split."""
     return [round(float(r[key]), 3) for r in rows]
+
+
+def codec_outputs(model, model_id: str, sha256: str, image: np.ndarray) -> dict:
+    """Compress to an .aez file and decode that file: the decoded image (1, 3, H, W), the file's
+    bytes, the likelihood estimate of the bits, and the seconds each way."""
+    x = to_tensor(image)
+    started = time.perf_counter()
+    result = compress(model, x, model_id, sha256)
+    encoded = time.perf_counter()
+    decoded = decompress(result.data, load=lambda _: (model, sha256))
+    return {"image": decoded.image, "bytes": len(result.data), "estimated_bits": result.estimated_bits,
+            "encode_s": encoded - started, "decode_s": time.perf_counter() - encoded}
 
 
 def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: int | None = None,
@@ -103,8 +117,12 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
     images = [crop_to_tiles(decode_image(f)) for f in files]
     if any(min(im.shape[:2]) == 0 for im in images):
         raise SystemExit(f"every image in {data} must be at least {TILE}×{TILE}")
+    codec_ids = [i for i in model_ids if model_info(i)["family"] == "codec"]
+    model_ids = [i for i in model_ids if i not in codec_ids]
     models = {i: load_pretrained(i) for i in model_ids}
+    codecs = {i: load_pretrained(i) for i in codec_ids}
     per_model = {i: [] for i in model_ids}
+    per_codec_model = {i: [] for i in codec_ids}
     per_pca = {c: [] for c in PCA_CHANNELS} if pca else {}
     per_codec = {(c, q): [] for c in ("jpeg", "webp") for q in qualities}
     started = time.perf_counter()
@@ -118,6 +136,13 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
                 "psnr_8bit": s8["psnr"], "ssim_8bit": s8["ssim"], "ms_ssim_8bit": s8["ms_ssim"],
                 "bpp_8bit": metrics.bits_per_pixel(out["bytes"], *image.shape[:2]),
                 **({"psnr_refined": score(image, to_uint8(out["refined"]))["psnr"]} if refine_steps else {}),
+            })
+        for model_id, model in codecs.items():
+            out = codec_outputs(model, model_id, model_info(model_id)["sha256"], image)
+            per_codec_model[model_id].append({
+                **score(image, to_uint8(out["image"])),
+                "bpp": metrics.bits_per_pixel(out["bytes"], *image.shape[:2]),
+                "bpp_estimated": out["estimated_bits"] / pixels, "encode_s": out["encode_s"], "decode_s": out["decode_s"],
             })
         for channels in per_pca:
             out = model_outputs(pca.as_model(channels), image)
@@ -139,11 +164,16 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
         "refine_steps": refine_steps,
         "models": [
             {"id": i, "family": models[i].family, "ratio": values_ratio(models[i]), **mean_scores(rows),
-             "psnr_per_image": per_image_psnr(rows),
-             **({"psnr_refined_per_image": per_image_psnr(rows, "psnr_refined")} if refine_steps else {})}
+             "psnr_per_image": per_image(rows),
+             **({"psnr_refined_per_image": per_image(rows, "psnr_refined")} if refine_steps else {})}
             for i, rows in per_model.items()
         ],
-        "block_pca": [{"channels": c, "ratio": 192 / c, **mean_scores(rows), "psnr_per_image": per_image_psnr(rows)}
+        "codecs": sorted(
+            [{"id": i, "prior": model_info(i)["prior"], "lmbda": model_info(i)["lmbda"],
+              "latent_channels": model_info(i)["latent_channels"], **mean_scores(rows),
+              "psnr_per_image": per_image(rows), "bpp_per_image": per_image(rows, "bpp")}
+             for i, rows in per_codec_model.items()], key=lambda row: row["bpp"]),
+        "block_pca": [{"channels": c, "ratio": 192 / c, **mean_scores(rows), "psnr_per_image": per_image(rows)}
                       for c, rows in per_pca.items()],
         **{codec: [{"quality": q, **mean_scores(per_codec[(codec, q)])} for q in qualities]
            for codec in ("jpeg", "webp")},
@@ -208,6 +238,8 @@ def markdown(results: dict) -> str:
             base = bases[row["id"]]
             lines.append(f"| {row['id']} | {_fmt(row['psnr'])} | {_fmt(row['psnr_refined'])} | "
                          f"{_fmt(base.get('psnr'))} | {gain(row['psnr_refined'], base)} |")
+    if results.get("codecs"):
+        lines += ["", *codec_tables(results)]
     if not results["jpeg"]:
         return "\n".join(lines) + "\n"
     lines += ["", "Pillow JPEG and WebP (real file bytes):", "",
@@ -217,6 +249,106 @@ def markdown(results: dict) -> str:
         lines.append(f"| {j['quality']} | {_fmt(j['bpp'], 3)} | {_fmt(j['psnr'])} | {_fmt(j['ms_ssim'], 4)} | "
                      f"{_fmt(w['bpp'], 3)} | {_fmt(w['psnr'])} | {_fmt(w['ms_ssim'], 4)} |")
     return "\n".join(lines) + "\n"
+
+
+GAIN_RANGE = (0.25, 1.0)  # bpp: where the codec ladder is held to beat JPEG by 1 dB
+
+
+def _curve(rows: list[dict], rate: str = "bpp") -> list[tuple[float, float]]:
+    return [(row[rate], row["psnr"]) for row in rows]
+
+
+def ladder_curve(results: dict) -> list[tuple[float, float]]:
+    """The hyperprior codec models' (bpp, PSNR) points: the shipped ladder."""
+    return _curve([row for row in results["codecs"] if row["prior"] == "hyperprior"])
+
+
+def gain_over(results: dict, codec: str) -> tuple[float, float] | None:
+    """The ladder's smallest and mean PSNR gain over `codec` ("jpeg", "webp") at equal bpp, on
+    GAIN_RANGE in 0.05 bpp steps (where both curves reach)."""
+    ours, theirs = ladder_curve(results), _curve(results[codec])
+    gains = [a - b for bpp in np.arange(GAIN_RANGE[0], GAIN_RANGE[1] + 1e-9, 0.05)
+             if (a := metrics.psnr_at_rate(ours, bpp)) is not None and (b := metrics.psnr_at_rate(theirs, bpp)) is not None]
+    return (min(gains), float(np.mean(gains))) if gains else None
+
+
+def published_curves() -> list[dict]:
+    """Published Kodak results (CompressAI's records), shipped as reference data with their sources."""
+    return json.loads((Path(__file__).parent / "published_kodak.json").read_text())["curves"]
+
+
+def codec_tables(results: dict) -> list[str]:
+    """The codec ladder against Pillow's JPEG and WebP of the same run, and BD-rates."""
+    jpeg, webp = _curve(results["jpeg"]), _curve(results["webp"])
+    lines = ["Codec models (real `.aez` file bytes, header and CRC included, decoded from the file; the "
+             "likelihood estimate of the same bits beside them):", "",
+             "| model | prior | λ | bpp (file) | bpp (estimated) | gap | PSNR | MS-SSIM | JPEG PSNR, same bpp | "
+             "WebP PSNR, same bpp | decode s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def versus(curve, row):
+        other = metrics.psnr_at_rate(curve, row["bpp"])
+        return "–" if other is None else f"{other:.2f} ({row['psnr'] - other:+.2f})"
+
+    for row in results["codecs"]:
+        gap = (row["bpp"] / row["bpp_estimated"] - 1) * 100
+        lines.append(f"| {row['id']} | {row['prior']} | {row['lmbda']} | {row['bpp']:.3f} | {row['bpp_estimated']:.3f} | "
+                     f"{gap:+.1f} % | {row['psnr']:.2f} | {_fmt(row['ms_ssim'], 4)} | {versus(jpeg, row)} | "
+                     f"{versus(webp, row)} | {row['decode_s']:.2f} |")
+    ladder = ladder_curve(results)
+    if len(ladder) < 2:
+        return lines
+    lines += ["", f"BD-rate (bits needed for the same PSNR, over the PSNR range both curves cover; negative: fewer) "
+              f"against this run's Pillow JPEG and WebP, and the smallest / mean PSNR gain at equal bpp on "
+              f"{GAIN_RANGE[0]}–{GAIN_RANGE[1]} bpp:", "",
+              "| curve | BD-rate vs JPEG | BD-rate vs WebP | gain over JPEG, min / mean | gain over WebP, min / mean |",
+              "|---|---|---|---|---|"]
+
+    def pct(value):
+        return "–" if value is None else f"{value:+.1f} %"
+
+    def gains(codec):
+        g = gain_over(results, codec)
+        return "–" if g is None else f"{g[0]:+.2f} / {g[1]:+.2f} dB"
+
+    lines.append(f"| codec ladder (hyperprior, this repo) | {pct(metrics.bd_rate(ladder, jpeg))} | "
+                 f"{pct(metrics.bd_rate(ladder, webp))} | {gains('jpeg')} | {gains('webp')} |")
+    for curve in published_curves():
+        points = list(zip(curve["bpp"], curve["psnr"]))
+        lines.append(f"| {curve['name']}, published | {pct(metrics.bd_rate(points, jpeg))} | "
+                     f"{pct(metrics.bd_rate(points, webp))} | – | – |")
+    return lines
+
+
+def write_rd_chart(results: dict, path: Path) -> None:
+    """PNG rate–distortion chart: the codec ladder, raw 8-bit latents, JPEG, WebP, published curves."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    for codec, style in (("jpeg", "s-"), ("webp", "^-")):
+        rows = [r for r in results[codec] if r["bpp"] <= 2.0]
+        ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], style, ms=4, label=f"Pillow {codec.upper() if codec == 'jpeg' else 'WebP'} (measured)")
+    for curve in published_curves():
+        pts = [(b, p) for b, p in zip(curve["bpp"], curve["psnr"]) if b <= 2.0]
+        ax.plot(*zip(*pts), "--", lw=1, alpha=0.7, label=f"{curve['name']} (published)")
+    raw = [(r["bpp_8bit"], r["psnr_8bit"]) for r in results["models"] if r["family"] == "conv" and r["bpp_8bit"] <= 2.0]
+    if raw:
+        ax.plot(*zip(*raw), "x", color="grey", label="conv models, raw 8-bit latents")
+    ladder = sorted(ladder_curve(results))
+    ax.plot(*zip(*ladder), "o-", color="black", lw=2.2, label="codec ladder, real .aez bytes")
+    for row in results["codecs"]:
+        if row["prior"] != "hyperprior":
+            ax.plot(row["bpp"], row["psnr"], "D", color="crimson", label=f"{row['id']} (factorized prior)")
+    ax.set_xlabel("bits per pixel")
+    ax.set_ylabel("PSNR (dB, RGB)")
+    ax.set_xlim(0, 2.0)
+    ax.set_title(f"Rate–distortion on the {results['images']} Kodak images")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def training_table(entries: list[dict]) -> str:
@@ -261,6 +393,7 @@ def main(argv: list[str] | None = None) -> dict:
                    help="JPEG/WebP qualities of the codec ladders (none: skip the codecs)")
     p.add_argument("--json", type=Path, help="write the results here (the app plots them)")
     p.add_argument("--markdown", type=Path, help="write the Markdown tables here")
+    p.add_argument("--chart", type=Path, help="write the rate–distortion chart (PNG) here (needs codec models)")
     p.add_argument("--readme", type=Path, help="replace the results section of this README")
     p.add_argument("--update-manifest", action="store_true", help="store each model's scores in the manifest")
     p.add_argument("--threads", type=int)
@@ -277,14 +410,18 @@ def main(argv: list[str] | None = None) -> dict:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.markdown:
         args.markdown.write_text(table)
+    if args.chart and len(ladder_curve(results)) >= 2 and results["jpeg"]:
+        write_rd_chart(results, args.chart)
     if args.readme:
         splice_readme(args.readme, "results", table)
-        trained = [e for e in read_manifest()["models"] if e["id"] in {r["id"] for r in results["models"]}]
+        scored = {r["id"] for r in results["models"] + results["codecs"]}
+        trained = [e for e in read_manifest()["models"] if e["id"] in scored]
         splice_readme(args.readme, "training", training_table(trained))
     if args.update_manifest:
         name = Path(args.data).name + ("_held_out" if args.held_out else "")
-        for row in results["models"]:
+        for row in results["models"] + results["codecs"]:
             scores = {k: v for k, v in row.items()
-                      if k not in ("id", "family", "ratio") and not k.endswith("_per_image")}
-            update_model_entry(row["id"], {f"{name}_metrics": {"images": results["images"], **scores}})
+                      if k not in ("id", "family", "ratio", "prior", "lmbda", "latent_channels") and not k.endswith("_per_image")}
+            extra = {f"bpp_{name}": row["bpp"]} if "bpp" in row else {}  # a codec's headline rate, e.g. bpp_kodak
+            update_model_entry(row["id"], {f"{name}_metrics": {"images": results["images"], **scores}, **extra})
     return results

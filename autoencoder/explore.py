@@ -5,7 +5,8 @@ deltas, the equal-bytes codec check, the compare-all points, and the bytes to do
 Images are RGB uint8 numpy arrays (H, W, 3) throughout, as `data.decode_image` returns them.
 Every number shown to a user comes from the package's one implementation of it:
 `metrics.quality` for scores, `latent.QuantizedLatent.num_bytes` for sizes,
-`baselines` for JPEG and WebP, `evaluate.model_outputs` for the eval protocol.
+`baselines` for JPEG and WebP, `evaluate.model_outputs` for the eval protocol, and for codec
+models `codec.compress` (the real .aez file, decoded back before anything is shown).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import numpy as np
 from PIL import Image
 from torch import nn
 
-from . import metrics
+from . import aez, metrics
 from .baselines import Encoded, best_within_bytes, codec_ladder, pillow_roundtrip
 from .data import IMAGE_SUFFIXES, center_square, gallery_names, limit_size, to_tensor, to_uint8
+from .codec import compress, decompress
 from .evaluate import TILE, crop_to_tiles, model_outputs, score
 from .latent import QuantizedLatent
 from .models import MODEL_FAMILIES, ConvAutoencoder, DenseConfig
@@ -43,7 +45,8 @@ UPLOAD_TYPES = tuple(s.lstrip(".") for s in IMAGE_SUFFIXES)
 DEFAULT_IMAGE = gallery_names()[0]
 KODAK_EVAL_FILE = "kodak-eval.json"
 CODECS = {"jpeg": "JPEG", "webp": "WebP"}  # codec → the name people know it by
-FAMILY_LABELS = {"conv": "conv (any size)", "dense": "dense (64×64 only)"}
+FAMILY_LABELS = {"conv": "conv (any size)", "dense": "dense (64×64 only)", "codec": "codec (real files)"}
+BITS_COLORSCALE = "Viridis"  # the bits map: dark = cheap, yellow = where the bits go
 
 
 # ---------------------------------------------------------------------------------------
@@ -55,7 +58,7 @@ class ModelCard:
     family: str
     sha256: str
     ratio: float  # input values per latent value
-    nominal_bpp: float  # latent bits per pixel at 8 bits, side information left out
+    nominal_bpp: float  # latent bits per pixel at 8 bits (side information left out); codec: mean file bpp on Kodak
     latent_text: str  # what the latent of a 64×64 patch looks like
 
     @property
@@ -64,17 +67,28 @@ class ModelCard:
 
     @property
     def short_label(self) -> str:
-        """For the slider's ends and thumb, where long text overlaps: 'conv-c16 · 12×'."""
+        """For the slider's ends and thumb, where long text overlaps: 'conv-c16 · 12×', 'codec-c16-hp · 0.31 bpp'."""
+        if self.family == "codec":
+            return f"{self.id} · {self.nominal_bpp:.2f} bpp" if self.nominal_bpp else self.id
         return f"{self.id} · {self.ratio:.3g}×"
 
     @property
     def label(self) -> str:
         """The slider's words for this model, e.g. '12× · 8×8×16 latent per 64×64 px · 2 bpp at 8 bits'."""
+        if self.family == "codec":
+            rate = f"{self.nominal_bpp:.3g} bpp on Kodak (real files) · " if self.nominal_bpp else ""
+            return f"{rate}{self.latent_text}"
         return f"{self.ratio:.3g}× · {self.latent_text} · {self.nominal_bpp:.3g} bpp at 8 bits"
 
 
 def model_card(entry: Mapping) -> ModelCard:
     """A manifest entry (id, family, ratio, sha256, latent_channels or latent_dim) → its card."""
+    if entry["family"] == "codec":
+        side = NOTEBOOK_SIDE // ConvAutoencoder.downsampling_factor
+        latent_text = (f"{side}×{side}×{entry['latent_channels']} latent per {NOTEBOOK_SIDE}×{NOTEBOOK_SIDE} px, "
+                       f"rounded and entropy-coded ({entry['prior']} prior, λ = {entry['lmbda']})")
+        return ModelCard(entry["id"], "codec", entry["sha256"], float(entry["ratio"]),
+                         float(entry.get("bpp_kodak") or 0.0), latent_text)
     if entry["family"] == "conv":
         channels, f = entry["latent_channels"], ConvAutoencoder.downsampling_factor
         side = NOTEBOOK_SIDE // f
@@ -93,7 +107,10 @@ def model_cards(folder: Path | None = None) -> list[ModelCard]:
 
 
 def family_cards(cards: Sequence[ModelCard], family: str) -> list[ModelCard]:
-    """One family's models from the widest bottleneck to the narrowest (slider left → right)."""
+    """One family's models from the widest bottleneck to the narrowest (slider left → right):
+    codec models from the most bits per pixel to the fewest."""
+    if family == "codec":
+        return sorted((c for c in cards if c.family == family), key=lambda c: (-c.nominal_bpp, c.id))
     return sorted((c for c in cards if c.family == family), key=lambda c: (c.ratio, c.id))
 
 
@@ -144,12 +161,15 @@ class Analysis:
     original: np.ndarray  # uint8 (H, W, 3): the model's input
     reconstruction: np.ndarray  # uint8 (H, W, 3): decoded from the 8-bit latent, as a PNG would store it
     latent: np.ndarray  # float32, the latent the decoder received: (C, h, w) or (D,)
-    quantized: QuantizedLatent  # the 8-bit code whose bytes every size refers to
+    quantized: QuantizedLatent | None  # the 8-bit code whose bytes every size refers to (None for a codec)
     scores: dict  # metrics.quality of the reconstruction: mse, psnr, ssim, ms_ssim (None if too small)
+    file: bytes | None = None  # codec models: the .aez file the reconstruction was decoded from
+    bits_map: np.ndarray | None = None  # codec models: float (H, W), bits spent on each pixel
+    estimated_bits: float | None = None  # codec models: what the entropy model predicts for the file's symbols
 
     @property
     def num_bytes(self) -> int:
-        return self.quantized.num_bytes
+        return len(self.file) if self.file is not None else self.quantized.num_bytes
 
     @property
     def bits_per_pixel(self) -> float:
@@ -166,8 +186,16 @@ class Analysis:
 
 
 def analyse(model: nn.Module, model_id: str, image: np.ndarray) -> Analysis:
-    """Run `model` (eval mode, not modified) on `image` with its latent rounded to 8 bits."""
+    """Run `model` (eval mode, not modified) on `image` with its latent rounded to 8 bits; a codec
+    model writes its .aez file, and what is shown is what that file decodes to (compress returns
+    it: the decoder's own computation on the same symbols, which tests check against decompress)."""
     x = to_tensor(image)
+    if model.family == "codec":
+        result = compress(model, x, model_id, model_info(model_id)["sha256"])
+        reconstruction = to_uint8(result.image)
+        return Analysis(model_id=model_id, original=image, reconstruction=reconstruction,
+                        latent=result.latent.numpy(), quantized=None, scores=score(image, reconstruction),
+                        file=result.data, bits_map=result.bits_map.numpy(), estimated_bits=result.estimated_bits)
     trip = roundtrip(model, x, bits=8)
     reconstruction = to_uint8(trip.image)
     return Analysis(
@@ -199,6 +227,14 @@ def error_map(original: np.ndarray, reconstruction: np.ndarray, vmax: float = ER
     error = np.abs(original.astype(np.int16) - reconstruction.astype(np.int16)).mean(axis=2) / 255.0
     levels = np.clip(error / vmax, 0, 1) * 255
     return colour_table(ERROR_COLORSCALE)[levels.round().astype(np.uint8)]
+
+
+def bits_image(bits: np.ndarray) -> tuple[np.ndarray, float]:
+    """A bits map (H, W) as a colour heatmap (uint8 RGB) and the bits per pixel drawn brightest
+    (the 99th percentile, so a few expensive blocks do not darken the rest)."""
+    top = max(float(np.percentile(bits, 99)), 1e-6)
+    levels = np.clip(bits / top, 0, 1) * 255
+    return colour_table(BITS_COLORSCALE)[levels.round().astype(np.uint8)], top
 
 
 def enlarge(image: np.ndarray, min_side: int = DISPLAY_MIN_SIDE) -> np.ndarray:
@@ -319,6 +355,15 @@ def latent_facts(analysis: Analysis) -> dict[str, str]:
     z, q = analysis.latent, analysis.quantized
     shape = " × ".join(str(s) for s in z.shape)
     axes = "channels × rows × columns" if z.ndim == 3 else "values"
+    if analysis.file is not None:
+        header = aez.header_bytes(analysis.model_id)
+        return {
+            "Shape": f"{shape} ({axes})",
+            "Value range": f"{z.min():.2f} … {z.max():.2f} (in quantization steps, rounded)",
+            "Size": f"{z.size:,} values",
+            "File (.aez)": f"{len(analysis.file):,} B, of which {header} B header and checksum",
+            "Entropy model's estimate": f"{analysis.estimated_bits / 8:,.0f} B",
+        }
     side = q.num_bytes - q.codes.size * q.bits // 8
     ranges = "per channel" if z.ndim == 3 else "for the whole code"
     return {
@@ -351,8 +396,9 @@ _TILES = (
     ("ms_ssim", "MS-SSIM", "{:.4f}", "{:+.4f}", "normal",
      f"multi-scale SSIM; needs both sides ≥ {metrics.MS_SSIM_MIN_SIDE} px"),
     ("ratio", "Ratio (values)", "{:.3g}×", "{:+.3g}×", "off", "input values ÷ latent values for this image"),
-    ("bytes", "Latent bytes", "{:,} B", "{:+,} B", "inverse", "the 8-bit latent with its value ranges"),
-    ("bpp", "Bits per pixel", "{:.3f}", "{:+.3f}", "inverse", "8 × latent bytes ÷ pixels"),
+    ("bytes", "Bytes", "{:,} B", "{:+,} B", "inverse",
+     "conv and dense models: the 8-bit latent with its value ranges; codec models: the whole .aez file"),
+    ("bpp", "Bits per pixel", "{:.3f}", "{:+.3f}", "inverse", "8 × bytes ÷ pixels"),
 )
 
 
@@ -404,6 +450,18 @@ class EqualBytes:
     scores: dict | None
 
 
+def verdict(model_id: str, model_psnr: float, result: EqualBytes) -> str:
+    """The equal-bytes comparison in plain words: 'JPEG is 5.9 dB better at these bytes'."""
+    name = CODECS[result.codec]
+    if result.scores is None:
+        return f"{name} cannot make a file this small; {model_id} can."
+    difference = result.scores["psnr"] - model_psnr
+    if abs(difference) < 0.05:
+        return f"{name} and {model_id} are level at these bytes."
+    better, worse = (name, model_id) if difference > 0 else (model_id, name)
+    return f"{better} is {abs(difference):.1f} dB better than {worse} at these bytes."
+
+
 def equal_bytes(image: np.ndarray, budget: int, codec: str) -> EqualBytes:
     """The codec's best file of `image` within `budget` bytes, and its scores."""
     encoded = best_within_bytes(image, codec, budget)
@@ -445,7 +503,12 @@ def _psnr(original: np.ndarray, decoded: np.ndarray) -> float:
 
 
 def model_point(model: nn.Module, model_id: str, image: np.ndarray) -> RatePoint:
-    """One model on `image` (sides multiples of 64; dense models tile by tile), 8-bit latent."""
+    """One model on `image` (sides multiples of 64; dense models tile by tile), 8-bit latent; a
+    codec model's real file."""
+    if model.family == "codec":
+        analysis = analyse(model, model_id, image)
+        return RatePoint(model_id, None, analysis.num_bytes, analysis.bits_per_pixel, analysis.scores["psnr"],
+                         analysis.reconstruction)
     out = model_outputs(model, image, float_latent=False)  # the app shows the 8-bit result only
     reconstruction = to_uint8(out["8bit"])
     bpp = metrics.bits_per_pixel(out["bytes"], *image.shape[:2])
@@ -469,7 +532,19 @@ def load_kodak_eval(folder: Path | None = None) -> dict | None:
 
 
 # ---------------------------------------------------------------------------------------
-# Downloads
+# Downloads, and .aez files brought back
+
+@dataclass
+class DecodedFile:
+    image: np.ndarray  # uint8 (H, W, 3)
+    model_id: str
+
+
+def decode_aez(data: bytes) -> DecodedFile:
+    """An uploaded .aez file → its image (aez.AezError / codec.CodecError say why not)."""
+    out = decompress(data)
+    return DecodedFile(to_uint8(out.image), out.model_id)
+
 
 def png_bytes(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from .explore import CODECS, LATENT_COLORSCALE, LatentGrid, RatePoint
 
-FAMILY_COLOURS = {"conv": "#d62728", "dense": "#9467bd"}
+FAMILY_COLOURS = {"conv": "#d62728", "dense": "#9467bd", "codec": "#000000"}
 CODEC_COLOURS = {"jpeg": "#1f77b4", "webp": "#2ca02c"}
 PCA_COLOUR = "#7f7f7f"
 
@@ -93,6 +93,14 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
             name=f"block-PCA (Kodak, {n} images)", line=dict(color=PCA_COLOUR, dash="dot"), opacity=0.6,
             text=[f"C = {r['channels']}" for r in rows],
             hovertemplate="block-PCA %{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
+        ))
+    rows = [r for r in kodak.get("codecs", []) if r.get("prior") == "hyperprior"]
+    if rows:
+        figure.add_trace(go.Scatter(
+            x=[r["bpp"] for r in rows], y=[r["psnr"] for r in rows], mode="lines+markers",
+            name=f"codec ladder (Kodak, {n} images, real files)", text=[r["id"] for r in rows],
+            line=dict(color=FAMILY_COLOURS["codec"], dash="dash"), marker=dict(symbol="circle-open", size=9),
+            opacity=0.7, hovertemplate="%{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
         ))
     rows = [r for r in kodak.get("models", []) if r.get("psnr_8bit") is not None]
     if rows:

@@ -8,6 +8,7 @@ SSIM and MS-SSIM come from pytorch-msssim (the implementation CompressAI evaluat
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from pytorch_msssim import ms_ssim as _ms_ssim
 from pytorch_msssim import ssim as _ssim
@@ -55,3 +56,33 @@ def quality(x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
 
 def bits_per_pixel(num_bytes: int, height: int, width: int) -> float:
     return 8.0 * num_bytes / (height * width)
+
+
+# ---------------------------------------------------------------------------------------
+# Comparing rate–distortion curves: lists of (bpp, PSNR) points, one curve per codec.
+
+def psnr_at_rate(curve: list[tuple[float, float]], bpp: float) -> float | None:
+    """A curve's PSNR at `bpp`, linear in log(bpp) between its points; None outside its range."""
+    points = sorted(curve)
+    rates = [p[0] for p in points]
+    if not points or bpp < rates[0] or bpp > rates[-1]:
+        return None
+    return float(np.interp(np.log(bpp), np.log(rates), [p[1] for p in points]))
+
+
+def bd_rate(test: list[tuple[float, float]], anchor: list[tuple[float, float]], samples: int = 200) -> float | None:
+    """Bjøntegaard delta rate in percent: how many more bits (positive) or fewer (negative) `test`
+    needs than `anchor` for the same PSNR, averaged over the PSNR range both curves cover.
+    Piecewise-linear in (PSNR, log bpp) rather than the classic cubic fit, which overshoots on
+    curves of many uneven points like a JPEG quality ladder. None without a common range."""
+    def log_rate(curve):
+        points = sorted(curve, key=lambda p: p[1])
+        return [p[1] for p in points], [np.log(p[0]) for p in points]
+
+    (q_test, r_test), (q_anchor, r_anchor) = log_rate(test), log_rate(anchor)
+    low, high = max(q_test[0], q_anchor[0]), min(q_test[-1], q_anchor[-1])
+    if len(q_test) < 2 or len(q_anchor) < 2 or high <= low:
+        return None
+    grid = np.linspace(low, high, samples)
+    difference = np.mean(np.interp(grid, q_test, r_test) - np.interp(grid, q_anchor, r_anchor))
+    return float((np.exp(difference) - 1) * 100)

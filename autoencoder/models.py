@@ -5,17 +5,21 @@ Conv models take any H, W that are multiples of `downsampling_factor` (use
 `pad_to_multiple` / `crop_to`, or `autoencoder.reconstruct`, which does both);
 dense models take exactly (B, 3, 64, 64).
 
-Reading order: padding helper → conv family → dense family → registry.
+Reading order: padding helper → conv family → dense family → codec family → registry.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .entropy import (FIXED_POINT_BITS, SCALE_LEVELS, TABLE_SIZE, FactorizedPrior, IntegerNetwork,
+                      gaussian_likelihood, gaussian_tables)
 
 
 # ---------------------------------------------------------------------------------------
@@ -240,11 +244,144 @@ class DenseAutoencoder(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------
+# Codec family: a conv model's transform made into a real compressor. Its latent is scaled so
+# that one quantization step is 1, rounded to integers, and an entropy model (entropy.py) says
+# how many bits each integer costs; `codec.py` turns those integers into bytes.
+
+@dataclass
+class CodecConfig(ConvConfig):
+    prior: str = "hyperprior"  # "factorized": one learned density per channel; "hyperprior": mean–scale hyperprior
+    hyper_channels: int = 32  # channels of the hyper-latent z, at H/32 (hyperprior only)
+    hyper_width: int = 96  # channels inside the hyper-analysis and hyper-synthesis
+
+
+def ste_round(x: torch.Tensor) -> torch.Tensor:
+    """Round in the forward pass, identity in the backward pass (straight-through)."""
+    return x + (torch.round(x) - x).detach()
+
+
+HYPER_FACTOR = 4  # the hyper-latent is the latent downsampled twice by 2: (Nz, h/4, w/4)
+
+
+class CodecAutoencoder(nn.Module):
+    """A ConvAutoencoder transform + per-channel gains + a learned entropy model.
+
+    encode(x) gives the latent in units of the quantization step, u = transform.encode(x) · gain
+    (B, C, H/8, W/8); the coded symbols are round(u) (factorized prior) or round(u − μ) with μ
+    predicted from a hyper-latent (mean–scale hyperprior, Minnen et al. 2018). decode(û) =
+    transform.decode(û / gain). Trained with loss = λ·255²·MSE + bits per pixel (train.py),
+    uniform noise standing in for rounding in the rate term and straight-through rounding in
+    front of the decoder.
+    """
+
+    family = "codec"
+    downsampling_factor = 8
+    any_size = True
+
+    def __init__(self, config: CodecConfig):
+        super().__init__()
+        if config.prior not in ("factorized", "hyperprior"):
+            raise ValueError(f"prior must be 'factorized' or 'hyperprior', got {config.prior!r}")
+        self.config = config
+        conv_fields = {f.name for f in dataclasses.fields(ConvConfig)}
+        self.transform = ConvAutoencoder(ConvConfig(**{k: v for k, v in vars(config).items() if k in conv_fields}))
+        c = config.latent_channels
+        self.log_gain = nn.Parameter(torch.zeros(c))  # quantization step of channel k: exp(−log_gain[k])
+        if config.prior == "factorized":
+            self.prior = FactorizedPrior(c)
+            return
+        n, w = config.hyper_channels, config.hyper_width
+        self.hyper_analysis = nn.Sequential(  # (B, C, h, w) → (B, Nz, h/4, w/4)
+            nn.Conv2d(c, w, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(w, w, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(w, n, 5, stride=2, padding=2),
+        )
+        self.hyper_synthesis = nn.Sequential(  # (B, Nz, h/4, w/4) → (B, 2C, h, w): means, scales
+            nn.ConvTranspose2d(n, w, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(w, w, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
+            nn.Conv2d(w, 2 * c, 3, padding=1),
+        )
+        self.hyper_prior = FactorizedPrior(n)
+        # What the range coder reads (filled by prepare_for_coding, saved with the weights):
+        self.hyper_synthesis_int = IntegerNetwork(self.hyper_synthesis)
+        self.register_buffer("gaussian_table", torch.zeros(SCALE_LEVELS, TABLE_SIZE, dtype=torch.int32))
+        self.register_buffer("scale_bounds_int", torch.zeros(SCALE_LEVELS - 1, dtype=torch.int64))
+
+    @classmethod
+    def from_transform(cls, conv: ConvAutoencoder, step: float, **codec_fields) -> "CodecAutoencoder":
+        """A codec around a trained conv model, every channel's quantization step set to `step`."""
+        model = cls(CodecConfig(**vars(conv.config), **codec_fields))
+        model.transform.load_state_dict(conv.state_dict())
+        with torch.no_grad():
+            model.log_gain.fill_(-math.log(step))
+        return model
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1], H and W multiples of 8 → u (B, C, H/8, W/8), in quantization steps."""
+        return self.transform.encode(x) * self.log_gain.exp()[:, None, None]
+
+    def decode(self, u: torch.Tensor) -> torch.Tensor:
+        """Rounded latent û (B, C, h, w) → image (B, 3, 8h, 8w), not clamped."""
+        return self.transform.decode(u / self.log_gain.exp()[:, None, None])
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        return self.transform.latent_shape(height, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The reconstruction from the rounded latent (no entropy model needed for it)."""
+        u = self.encode(x)
+        if self.config.prior == "hyperprior":
+            mean, _ = self.hyper_parameters(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)).round(), u.shape)
+            return self.decode(torch.round(u - mean) + mean)
+        return self.decode(torch.round(u))
+
+    def hyper_parameters(self, z: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float hyper-synthesis: z (B, Nz, h/4, w/4) → means and scales (B, C, h, w) each."""
+        params = self.hyper_synthesis(z)[..., : shape[-2], : shape[-1]]
+        mean, scale = params.float().chunk(2, dim=1)
+        return mean, scale.abs()
+
+    def rate_distortion(self, x: torch.Tensor, noisy: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, 3, H, W) → (reconstruction, total bits of the batch as a 0-d tensor). Training
+        (noisy): the rate of the latent plus uniform noise. noisy=False: the likelihood estimate
+        of the bits of the rounded latent, which `codec.py` compares with the real bytes."""
+        u_hat, bits = self.latent_bits(self.encode(x).float(), noisy)
+        return self.decode(u_hat), bits
+
+    def latent_bits(self, u: torch.Tensor, noisy: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """u (B, C, h, w) → (the rounded latent the decoder gets, straight-through; total bits)."""
+
+        def perturb(v: torch.Tensor) -> torch.Tensor:
+            return v + torch.empty_like(v).uniform_(-0.5, 0.5) if noisy else torch.round(v)
+
+        if self.config.prior == "factorized":
+            return ste_round(u), -torch.log2(self.prior.likelihood(perturb(u))).sum()
+        z = perturb(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)).float())
+        mean, scale = self.hyper_parameters(z, u.shape)
+        bits = -torch.log2(gaussian_likelihood(perturb(u - mean), scale)).sum()
+        bits = bits - torch.log2(self.hyper_prior.likelihood(z)).sum()
+        return ste_round(u - mean) + mean, bits
+
+    @torch.no_grad()
+    def prepare_for_coding(self) -> None:
+        """Tabulate the entropy model into the integer tables the range coder uses (before saving)."""
+        if self.config.prior == "factorized":
+            self.prior.tabulate()
+            return
+        self.hyper_prior.tabulate()
+        self.hyper_synthesis_int.copy_from(self.hyper_synthesis)
+        tables, bounds = gaussian_tables()
+        self.gaussian_table.copy_(tables)
+        self.scale_bounds_int.copy_(torch.round(bounds * 2.0 ** (2 * FIXED_POINT_BITS)).long())
+
+
+# ---------------------------------------------------------------------------------------
 # Registry: family name → (model class, config class). The manifest names families only.
 
 MODEL_FAMILIES: dict[str, tuple[type[nn.Module], type]] = {
     "conv": (ConvAutoencoder, ConvConfig),
     "dense": (DenseAutoencoder, DenseConfig),
+    "codec": (CodecAutoencoder, CodecConfig),
 }
 
 
@@ -261,7 +398,7 @@ def build_model(family: str, config: dict) -> nn.Module:
 
 
 def values_ratio(model: nn.Module) -> float:
-    """Input values per latent value (192 / C for conv, 12288 / latent_dim for dense)."""
-    if isinstance(model, ConvAutoencoder):
-        return model.block_values / model.config.latent_channels
+    """Input values per latent value (192 / C for conv and codec, 12288 / latent_dim for dense)."""
+    if isinstance(model, (ConvAutoencoder, CodecAutoencoder)):
+        return ConvAutoencoder.block_values / model.config.latent_channels
     return 3 * model.config.image_size**2 / model.config.latent_dim

@@ -26,6 +26,7 @@ from torch import nn
 from .models import build_model
 
 MANIFEST_NAME = "manifest.json"
+FAMILY_ORDER = {"conv": 0, "dense": 1, "codec": 2}  # manifest order: families, then ratio (largest first)
 
 
 class WeightsError(RuntimeError):
@@ -58,7 +59,7 @@ def write_manifest(manifest: dict, folder: Path | None = None) -> None:
 
 
 def list_models(folder: Path | None = None) -> list[str]:
-    """Model ids in the manifest, in its order (conv by ratio, then dense)."""
+    """Model ids in the manifest, in its order (conv by ratio, then dense, then codec by ratio and λ)."""
     return [m["id"] for m in read_manifest(folder)["models"]]
 
 
@@ -96,7 +97,8 @@ def update_model_entry(model_id: str, fields: dict, folder: Path | None = None, 
             entry.clear()
             entry["id"] = model_id
         entry.update(fields)
-        models.sort(key=lambda m: (m.get("family") != "conv", -m.get("ratio", 0), m["id"]))
+        models.sort(key=lambda m: (FAMILY_ORDER.get(m.get("family"), len(FAMILY_ORDER)), -m.get("ratio", 0),
+                                   m.get("lmbda") or 0, m["id"]))
         write_manifest(manifest, folder)
     return entry
 
@@ -111,7 +113,9 @@ def sha256_of(path: Path) -> str:
 
 def save_weights(model: nn.Module, path: Path, dtype: torch.dtype = torch.float32) -> str:
     """Write a .safetensors file with the family and config in its metadata; returns sha256."""
-    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    # Integer tensors (a codec's coding tables and integer network) are stored exactly as they are.
+    tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in model.state_dict().items()}
     metadata = {"family": model.family, "config": json.dumps(vars(model.config), sort_keys=True)}
     save_file(tensors, str(path), metadata=metadata)
     return sha256_of(path)
@@ -127,7 +131,7 @@ def load_weights_file(path: Path, family: str, config: dict) -> nn.Module:
     expected = model.state_dict()
     if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
         raise WeightsError(f"{path} does not hold the tensors of a {family} model with config {config}")
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     # channels_last conv weights make CPU convolutions run in NHWC, ~1.5× faster for the
     # full-resolution post-filter (its 32-channel activations are large); same results up to float rounding.
     return model.eval().requires_grad_(False).to(memory_format=torch.channels_last)

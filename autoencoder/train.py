@@ -5,6 +5,7 @@
         --data ~/my_photos --id my-conv-c8 --steps 3000                 # your own
     python -m autoencoder train --init-from conv-c16 --id my-c16 \\
         --data ~/my_photos --steps 2000 --lr 1e-4                      # fine-tune a shipped model
+    python -m autoencoder train --config configs/codec-c16-hp.json      # a codec: rate–distortion fine-tune
     torchrun --nproc_per_node 2 -m autoencoder train --config ...        # data-parallel
 
 A config file holds any of the options below (flags given on the command line win). Every
@@ -32,7 +33,7 @@ from tqdm import tqdm
 from . import metrics
 from .data import RandomCrops, decode_image, fixed_crops, list_images, split_train_val
 from .hardware import PRECISIONS, cpu_name, resolve_precision
-from .models import MODEL_FAMILIES, build_model, values_ratio
+from .models import MODEL_FAMILIES, CodecAutoencoder, build_model, values_ratio
 from .pca import fit_block_pca
 from .pretrained import (load_pretrained, load_weights_file, model_info, save_weights, update_model_entry,
                          weights_dir)
@@ -61,6 +62,11 @@ DEFAULTS = {
     # float32): faster where the hardware has bfloat16, slower where it is emulated (hardware.py).
     # "auto": bfloat16 where the device runs it natively, else float32 (the shipped conv configs).
     "precision": "float32",
+    # Codec family only: loss = lmbda·255²·MSE + bits per pixel (a larger lmbda buys quality with
+    # bits). The transform starts from the conv model init_from names; the entropy model and
+    # the gains learn at lr × entropy_lr_scale, since they start from nothing.
+    "lmbda": None,
+    "entropy_lr_scale": 10.0,
 }
 
 
@@ -80,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, help="crop side in pixels")
     p.add_argument("--scales", type=float, nargs="+", help="resize factors crops are taken at (1: full resolution)")
     p.add_argument("--lr", type=float)
+    p.add_argument("--lmbda", type=float, help="codec family: rate–distortion weight (loss = lmbda·255²·MSE + bpp)")
     p.add_argument("--precision", choices=PRECISIONS,
                    help="training arithmetic (weights stay float32); auto: bfloat16 where the hardware has it")
     p.add_argument("--seed", type=int)
@@ -110,13 +117,22 @@ def resolve_options(args: argparse.Namespace) -> dict:
     model = dict(options["model"])
     for item in args.model or []:
         key, _, value = item.partition("=")
-        model[key] = json.loads(value)
+        try:
+            model[key] = json.loads(value)
+        except json.JSONDecodeError:  # a bare word: prior=hyperprior
+            model[key] = value
     options["model"] = model
     if not options["id"] or not options["data"]:
         raise SystemExit("train needs --id and --data (directly or in --config)")
     source = starting_point(options, args.out)
+    stated_family = args.family or loaded.get("family")
+    if stated_family == "codec":
+        if options["lmbda"] is None or not source or source["family"] not in ("conv", "codec"):
+            raise SystemExit("a codec model needs --lmbda and --init-from a conv (or codec) model to start from")
+        if source["family"] == "conv":  # the conv model's transform, with the codec fields asked for
+            options["family"], options["model"] = "codec", {**source["config"], **model}
+            return options
     if source:  # a fine-tune has the architecture of the model it starts from
-        stated_family = args.family or loaded.get("family")
         if stated_family not in (None, source["family"]) or model not in ({}, source["config"]):
             raise SystemExit(f"--init-from {options['init_from']}: that is a {source['family']} model with config "
                              f"{source['config']}; leave the family and model config out or give exactly those")
@@ -152,20 +168,36 @@ def pick_device(name: str) -> torch.device:
 
 
 def make_optimizer(model: torch.nn.Module, options: dict) -> torch.optim.Optimizer:
-    """AdamW; a conv model's linear path learns at lr × linear_lr_scale (each group's lr_scale)."""
-    linear = [p for n, p in model.named_parameters() if "_linear." in n]
-    others = [p for n, p in model.named_parameters() if "_linear." not in n]
-    return torch.optim.AdamW([{"params": others, "lr_scale": 1.0},
-                              {"params": linear, "lr_scale": options["linear_lr_scale"]}],
+    """AdamW; a conv model's linear path learns at lr × linear_lr_scale, a codec's entropy model
+    and gains at lr × entropy_lr_scale (each group's lr_scale)."""
+    groups = {"transform": [], "linear": [], "entropy": []}
+    for name, p in model.named_parameters():
+        is_transform = model.family != "codec" or name.startswith("transform.")
+        groups["linear" if "_linear." in name else "transform" if is_transform else "entropy"].append(p)
+    scales = {"transform": 1.0, "linear": options["linear_lr_scale"], "entropy": options["entropy_lr_scale"]}
+    return torch.optim.AdamW([{"params": ps, "lr_scale": scales[k]} for k, ps in groups.items() if ps],
                              lr=options["lr"], weight_decay=0.0)
 
 
+def quantization_step(lmbda: float) -> float:
+    """The step at which uniform quantization of an orthonormal code balances lmbda·255²·MSE
+    against bits at high rate (d/dΔ of lmbda·255²·Δ²/36 − log2 Δ = 0 per coefficient of 64
+    pixels): where a codec's gains start."""
+    return math.sqrt(36 / (2 * math.log(2) * lmbda * 255**2))
+
+
 def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                  mixed: bool) -> torch.Tensor:
-    """One update on the batch x (B, 3, H, W); returns its MSE loss (a 0-d tensor)."""
+                  mixed: bool, lmbda: float | None = None) -> torch.Tensor:
+    """One update on the batch x (B, 3, H, W); returns its loss (a 0-d tensor): the MSE, or for
+    a codec (lmbda given) lmbda·255²·MSE + estimated bits per pixel."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=mixed):
-        out = model(x)
+        if lmbda is None:
+            out, bits = model(x), None
+        else:  # DistributedDataParallel only wraps forward(): reach the codec's training pass
+            out, bits = getattr(model, "module", model).rate_distortion(x)
     loss = torch.mean((out.float() - x) ** 2)
+    if bits is not None:
+        loss = lmbda * 255**2 * loss + bits / (x.shape[0] * x.shape[-2] * x.shape[-1])
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -183,11 +215,24 @@ def learning_rate(step: int, options: dict) -> float:
 
 @torch.no_grad()
 def validate(model: torch.nn.Module, crops: torch.Tensor, device: torch.device) -> float:
-    """Mean per-crop PSNR on the held-out crops (the training-set hold-out, never Kodak)."""
+    """Mean per-crop PSNR on the held-out crops (the training-set hold-out, never Kodak); a
+    codec's reconstruction is that of its rounded latent."""
     model.eval()
     scores = [metrics.psnr(model(b.to(device)).clamp(0, 1), b.to(device)) for b in crops.split(32)]
     model.train()
     return float(torch.cat(scores).mean())
+
+
+@torch.no_grad()
+def validate_bpp(model: torch.nn.Module, crops: torch.Tensor, device: torch.device) -> float:
+    """A codec's estimated bits per pixel on the held-out crops (likelihoods of the noisy latent,
+    seeded so every validation draws the same noise)."""
+    model.eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        bits = sum(float(model.rate_distortion(b.to(device))[1]) for b in crops.split(32))
+    model.train()
+    return bits / (crops.shape[0] * crops.shape[-2] * crops.shape[-1])
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -214,7 +259,12 @@ def main(argv: list[str] | None = None) -> dict:
     val_crops = fixed_crops([decode_image(f) for f in val_files], crop, 16, seed=options["seed"]) if val_files else None
 
     source = starting_point(options, args.out)  # kept for the record: a fine-tune may replace it under the same id
-    if source:
+    if source and options["family"] == "codec" and source["family"] == "conv":
+        conv = load_pretrained(source["id"], args.out or weights_dir())
+        codec_fields = {k: v for k, v in options["model"].items() if k not in source["config"]}
+        model = CodecAutoencoder.from_transform(conv, quantization_step(options["lmbda"]), **codec_fields)
+        model.requires_grad_(True)
+    elif source:
         model = load_pretrained(source["id"], args.out or weights_dir()).requires_grad_(True)
     else:
         model = build_model(options["family"], options["model"])
@@ -246,23 +296,33 @@ def main(argv: list[str] | None = None) -> dict:
     show = rank == 0 and not args.no_progress
     bar = tqdm(total=options["steps"], initial=step, disable=not show, unit="step", dynamic_ncols=True,
                desc=options["id"])
+    codec = options["family"] == "codec"
+    lmbda = options["lmbda"] if codec else None
+
+    def validation_point(at: int) -> list:
+        """[step, PSNR] (+ estimated bpp for a codec) on the held-out crops."""
+        point = [at, round(validate(model, val_crops, device), 3)]
+        return point + [round(validate_bpp(model, val_crops, device), 4)] if codec else point
+
     if rank == 0 and val_crops is not None and step == 0:  # the starting point (block-PCA for conv)
-        val_history.append([0, round(validate(model, val_crops, device), 3)])
+        val_history.append(validation_point(0))
     started = time.perf_counter()
     while step < options["steps"]:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, options) * group["lr_scale"]
         x = sampler.sample(batch).to(device).contiguous(memory_format=torch.channels_last)
-        loss = training_step(trainee, optimizer, x, mixed)
+        loss = training_step(trainee, optimizer, x, mixed, lmbda)
         step += 1
         now = time.perf_counter()
         elapsed, started = elapsed + now - started, now
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.5f}", psnr=f"{-10 * math.log10(max(loss.item(), 1e-10)):.2f}",
+        bar.set_postfix(loss=f"{loss.item():.5f}",
+                        **({} if codec else {"psnr": f"{-10 * math.log10(max(loss.item(), 1e-10)):.2f}"}),
                         img_s=f"{bar.n * batch * world / max(elapsed, 1e-9):.0f}" if bar.n else "")
         if rank == 0 and val_crops is not None and (step % options["val_interval"] == 0 or step == options["steps"]):
-            val_history.append([step, round(validate(model, val_crops, device), 3)])
-            bar.write(f"step {step}: validation PSNR {val_history[-1][1]:.2f} dB (held-out training photos)")
+            val_history.append(validation_point(step))
+            bar.write(f"step {step}: validation PSNR {val_history[-1][1]:.2f} dB"
+                      + (f" at {val_history[-1][2]:.3f} bpp (estimated)" if codec else "") + " (held-out training photos)")
             sys.stdout.flush()  # logs redirected to a file show progress as it happens
         if rank == 0 and (step % args.checkpoint_interval == 0 or step == options["steps"]):
             save_checkpoint()
@@ -287,6 +347,8 @@ def finish(model, options, args, argv, device, world, elapsed, val_history, val_
     path = out / f"{options['id']}.safetensors"
     dtype = getattr(torch, options["storage_dtype"])
     model = model.cpu().eval()
+    if model.family == "codec":
+        model.prepare_for_coding()  # the integer tables the range coder reads, saved with the weights
     sha = save_weights(model, path, dtype)
     stored = load_weights_file(path, model.family, vars(model.config))
     cfg = vars(model.config)
@@ -299,7 +361,8 @@ def finish(model, options, args, argv, device, world, elapsed, val_history, val_
     fields = {
         "family": model.family,
         "config": cfg,
-        **({"latent_channels": cfg["latent_channels"]} if model.family == "conv" else {"latent_dim": cfg["latent_dim"]}),
+        **({"latent_dim": cfg["latent_dim"]} if model.family == "dense" else {"latent_channels": cfg["latent_channels"]}),
+        **({"prior": cfg["prior"], "lmbda": options["lmbda"]} if model.family == "codec" else {}),
         "ratio": values_ratio(model),
         "parameters": sum(p.numel() for p in model.parameters()),
         "file": path.name,

@@ -1,6 +1,7 @@
 """The app's test models: two tiny conv models (so the bottleneck slider has somewhere to
-move) and a tiny dense one, made by the real `train` command in a temporary folder, so the
-app's tests depend neither on the shipped weights nor on ../shared."""
+move), a tiny dense one and a tiny codec fine-tuned from conv-c4, made by the real `train`
+command in a temporary folder, so the app's tests depend neither on the shipped weights nor
+on ../shared."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ APP_MODELS = {
     "conv-c4": ["--model", "latent_channels=4", "--model", "width=8", "--model", "depth=1", "--crop", "32"],
     "conv-c16": ["--model", "latent_channels=16", "--model", "width=8", "--model", "depth=1", "--crop", "32"],
     "dense-d64": ["--family", "dense", "--model", "latent_dim=64", "--model", "hidden=16", "--crop", "64"],
+    "codec-c4-hp": ["--family", "codec", "--init-from", "conv-c4", "--lmbda", "0.01", "--model", "hyper_channels=4",
+                    "--model", "hyper_width=8", "--crop", "64"],
 }
 
 

@@ -30,7 +30,7 @@ def app(app_weights, monkeypatch) -> AppTest:
     return at
 
 
-TILES = ["MSE", "PSNR", "SSIM", "MS-SSIM", "Ratio (values)", "Latent bytes", "Bits per pixel"]
+TILES = ["MSE", "PSNR", "SSIM", "MS-SSIM", "Ratio (values)", "Bytes", "Bits per pixel"]
 
 
 def assert_healthy(at: AppTest) -> None:
@@ -65,7 +65,7 @@ def test_default_page_shows_a_gallery_image_through_the_middle_conv_model(app):
     assert slider.value == "conv-c16"
     assert any(c.value == "**conv-c16**: 12× · 8×8×16 latent per 64×64 px · 2 bpp at 8 bits" for c in app.caption)
     shown = metrics_of(app)
-    assert shown["Latent bytes"][0] == f"{16 * 64 * 64 + 16 * 4:,} B"
+    assert shown["Bytes"][0] == f"{16 * 64 * 64 + 16 * 4:,} B"
     assert shown["Ratio (values)"][0] == "12×"
     assert all(not delta for _, delta in shown.values())  # nothing to compare with yet
     assert len(app.get("plotly_chart")) == 1  # the latent heatmap
@@ -77,12 +77,12 @@ def test_slider_move_changes_the_numbers_and_shows_deltas(app):
     app.select_slider(key="model_conv").set_value("conv-c4").run()
     assert_healthy(app)
     after = metrics_of(app)
-    assert after["Latent bytes"][0] == f"{4 * 64 * 64 + 4 * 4:,} B"
+    assert after["Bytes"][0] == f"{4 * 64 * 64 + 4 * 4:,} B"
     assert after["PSNR"][0] != before["PSNR"][0]
-    assert after["Latent bytes"][1] == f"{-12 * 64 * 64 - 12 * 4:+,} B"
+    assert after["Bytes"][1] == f"{-12 * 64 * 64 - 12 * 4:+,} B"
     assert after["PSNR"][1].endswith(" dB")
     app.slider(key="zoom_x").set_value(10).run()  # an unrelated rerun keeps the comparison
-    assert metrics_of(app)["Latent bytes"][1] == after["Latent bytes"][1]
+    assert metrics_of(app)["Bytes"][1] == after["Bytes"][1]
 
 
 def test_family_switch_to_dense_uses_the_64px_centre(app):
@@ -91,14 +91,14 @@ def test_family_switch_to_dense_uses_the_64px_centre(app):
     assert original_caption(app) == "Original · 64×64"
     assert any("Dense models see the centre square" in i.value for i in app.info)
     assert metrics_of(app)["MS-SSIM"][0] == "–"  # too small for five scales
-    assert metrics_of(app)["Latent bytes"][0] == "68 B"  # 64 codes + one float16 range
+    assert metrics_of(app)["Bytes"][0] == "68 B"  # 64 codes + one float16 range
 
 
 def test_notebook_view_runs_conv_models_on_64px(app):
     app.toggle(key="notebook").set_value(True).run()
     assert_healthy(app)
     assert original_caption(app) == "Original · 64×64"
-    assert metrics_of(app)["Latent bytes"][0] == f"{16 * 8 * 8 + 16 * 4:,} B"
+    assert metrics_of(app)["Bytes"][0] == f"{16 * 8 * 8 + 16 * 4:,} B"
 
 
 def test_gallery_pick_switches_the_image(app):
@@ -131,6 +131,37 @@ def test_bad_upload_shows_an_error_and_the_page_keeps_working(app, name):
     assert_healthy(app)
 
 
+def test_codec_family_shows_the_decoded_file_its_bits_map_and_a_download(app):
+    app.radio(key="family").set_value("codec").run()
+    assert_healthy(app)
+    captions = main_captions(app)
+    shown = metrics_of(app)
+    size = int(shown["Bytes"][0].removesuffix(" B").replace(",", ""))
+    assert any(c.startswith(f"Decoded from the {size:,} B .aez file · codec-c4-hp") for c in captions)
+    assert any(c.startswith("Where the bits go") for c in captions)
+    assert float(shown["Bits per pixel"][0]) == pytest.approx(8 * size / (512 * 512), abs=1e-3)
+    assert "Compressed file (.aez)" in [b.proto.label for b in app.get("download_button")]
+    verdicts = [m.value for m in app.markdown if "at these bytes" in m.value or "cannot make a file" in m.value]
+    assert len(verdicts) == 2  # one under JPEG, one under WebP
+
+
+def test_an_uploaded_aez_file_is_decoded_and_a_broken_one_refused(app, app_weights):
+    from autoencoder import codec, model_info
+    from autoencoder.data import to_tensor
+
+    model, sha = codec.load_codec("codec-c4-hp")
+    data = codec.compress(model, to_tensor(photo(70, 90)), "codec-c4-hp", sha).data
+    app.file_uploader(key="aez_upload").upload("mine.aez", data, "application/octet-stream")
+    app.run()
+    assert_healthy(app)
+    assert "mine.aez, decoded with codec-c4-hp" in main_captions(app)
+    assert model_info("codec-c4-hp")["family"] == "codec"
+    app.file_uploader(key="aez_upload").upload("broken.aez", data[:-9], "application/octet-stream")
+    app.run()
+    assert_healthy(app)
+    assert any("broken.aez** cannot be decoded" in e.value and "CRC-32" in e.value for e in app.error)
+
+
 def test_presentation_layout_hides_the_prose(app):
     intro = [m.value for m in app.markdown if "bottleneck" in m.value]
     assert intro
@@ -145,7 +176,7 @@ def test_compare_all_runs_every_model_and_draws_the_rate_distortion_chart(app):
     assert_healthy(app)
     assert len(app.get("plotly_chart")) == 2
     psnrs = [m for m in app.metric if m.label == "PSNR"]
-    assert len(psnrs) == 1 + 3  # the main tiles + one row per model
+    assert len(psnrs) == 1 + 4  # the main tiles + one row per model
     rd = app.get("plotly_chart")[1].proto.spec
     assert "JPEG (this image)" in rd and "dense models (this image)" in rd
 

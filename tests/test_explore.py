@@ -235,19 +235,19 @@ NUMBERS = {"mse": 0.002, "psnr": 27.0, "ssim": 0.9, "ms_ssim": None, "ratio": 12
 
 def test_metric_tiles_without_a_previous_model_have_no_deltas():
     tiles = explore.metric_tiles(NUMBERS, None)
-    assert [t.label for t in tiles] == ["MSE", "PSNR", "SSIM", "MS-SSIM", "Ratio (values)", "Latent bytes",
+    assert [t.label for t in tiles] == ["MSE", "PSNR", "SSIM", "MS-SSIM", "Ratio (values)", "Bytes",
                                         "Bits per pixel"]
     assert [t.group for t in tiles] == ["quality"] * 4 + ["size"] * 3
     assert all(t.delta is None for t in tiles)
     shown = {t.label: t.value for t in tiles}
-    assert shown["PSNR"] == "27.00 dB" and shown["MS-SSIM"] == "–" and shown["Latent bytes"] == "4,160 B"
+    assert shown["PSNR"] == "27.00 dB" and shown["MS-SSIM"] == "–" and shown["Bytes"] == "4,160 B"
 
 
 def test_metric_deltas_against_the_previous_model():
     before = {**NUMBERS, "psnr": 25.5, "bytes": 1040, "ms_ssim": 0.8}
     tiles = {t.label: t for t in explore.metric_tiles(NUMBERS, before)}
     assert tiles["PSNR"].delta == "+1.50 dB" and tiles["PSNR"].delta_color == "normal"
-    assert tiles["Latent bytes"].delta == "+3,120 B" and tiles["Latent bytes"].delta_color == "inverse"
+    assert tiles["Bytes"].delta == "+3,120 B" and tiles["Bytes"].delta_color == "inverse"
     assert tiles["MSE"].delta == "+0.00000"
     assert tiles["MS-SSIM"].delta is None  # not defined now: no delta
 

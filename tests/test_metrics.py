@@ -68,3 +68,18 @@ def test_quantize_dense_latent_and_errors():
         quantize(torch.zeros(2, 4))
     with pytest.raises(ValueError):
         quantize(z, bits=9)
+
+
+def test_bd_rate_of_a_curve_needing_twice_the_bits_is_plus_100_percent():
+    anchor = [(0.2, 25.0), (0.5, 30.0), (1.0, 33.0), (2.0, 36.0)]
+    doubled = [(2 * bpp, psnr) for bpp, psnr in anchor]
+    assert metrics.bd_rate(doubled, anchor) == pytest.approx(100.0)
+    assert metrics.bd_rate(anchor, doubled) == pytest.approx(-50.0)
+    assert metrics.bd_rate(anchor, anchor) == pytest.approx(0.0)
+    assert metrics.bd_rate(anchor, [(5.0, 40.0), (6.0, 41.0)]) is None  # no common PSNR range
+
+
+def test_psnr_at_rate_interpolates_in_log_rate_and_refuses_to_extrapolate():
+    curve = [(0.25, 28.0), (1.0, 32.0)]
+    assert metrics.psnr_at_rate(curve, 0.5) == pytest.approx(30.0)  # halfway in log2 bpp
+    assert metrics.psnr_at_rate(curve, 0.2) is None and metrics.psnr_at_rate(curve, 1.5) is None
