@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 train() { for config in "$@"; do python -m autoencoder train --config "configs/$config.json" --no-progress --threads 1 "${EXTRA[@]}"; done; }
 EXTRA=("$@")
-train codec-c64-hp codec-c32-hp codec-c8-hp &
+train codec-c64-hp codec-c64-hp-lo codec-c8-hp &
 first=$!
-train codec-c32-hp-hq codec-c32-fp codec-c16-hp
+train codec-c32-hp codec-c32-hp-lo codec-c32-fp codec-c16-hp
 wait "$first"

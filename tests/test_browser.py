@@ -115,7 +115,7 @@ def test_upload_then_slider_updates_psnr_and_reconstruction(page, tmp_path):
 
     upload = tmp_path / "upload.png"
     Image.fromarray(photo(120, 160, seed=3)).save(upload)
-    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(upload))
+    page.locator("section[data-testid=stSidebar] [data-testid=stFileUploaderDropzoneInput]").set_input_files(str(upload))
     page.get_by_text("Original · 160×120").wait_for()
     settle(page)
     psnr_before, sources_before = psnr_shown(page), main_image_sources(page)
@@ -143,7 +143,7 @@ def test_upload_then_slider_updates_psnr_and_reconstruction(page, tmp_path):
 def test_bad_upload_shows_an_error_and_compare_all_and_presentation_work(page, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a PNG")
-    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(bad))
+    page.locator("section[data-testid=stSidebar] [data-testid=stFileUploaderDropzoneInput]").set_input_files(str(bad))
     page.locator("[data-testid=stAlertContentError]").filter(has_text="broken.png").wait_for()
     settle(page)
     assert page.get_by_text("Original · 512×512").is_visible()  # the page still works

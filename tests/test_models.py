@@ -61,8 +61,12 @@ def test_dense_round_trip():
 
 
 def test_registry_and_ratios():
-    assert set(ae.MODEL_FAMILIES) == {"conv", "dense"}
+    assert set(ae.MODEL_FAMILIES) == {"conv", "dense", "codec"}
     assert isinstance(build_model("conv", {"latent_channels": 32}), ConvAutoencoder)
+    codec = build_model("codec", {"latent_channels": 16, "width": 8, "prior": "factorized"})
+    assert values_ratio(codec) == 12 and codec.transform.config.latent_channels == 16
+    with pytest.raises(ValueError, match="prior must be"):
+        build_model("codec", {"prior": "gaussian-mixture"})
     assert isinstance(build_model("dense", {}), DenseAutoencoder)
     assert values_ratio(build_model("conv", {"latent_channels": 32})) == 6  # the origin design: 64×64×3 → 8×8×32
     assert values_ratio(build_model("dense", {"latent_dim": 2048, "hidden": 4})) == 6
