@@ -193,8 +193,8 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: t
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=mixed):
         if lmbda is None:
             out, bits = model(x), None
-        else:  # DistributedDataParallel only wraps forward(): reach the codec's training pass
-            out, bits = getattr(model, "module", model).rate_distortion(x)
+        else:
+            out, bits = model.rate_distortion(x)
     loss = torch.mean((out.float() - x) ** 2)
     if bits is not None:
         loss = lmbda * 255**2 * loss + bits / (x.shape[0] * x.shape[-2] * x.shape[-1])
@@ -239,6 +239,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     options = resolve_options(args)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed and options["family"] == "codec":
+        # DistributedDataParallel synchronises gradients only through forward(), and a codec
+        # trains through rate_distortion(): run it in one process rather than train it wrong.
+        raise SystemExit("codec models train in one process (no torchrun): their fine-tunes take minutes")
     device = pick_device(args.device)
     if distributed:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
