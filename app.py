@@ -244,7 +244,7 @@ def show_downloads(analysis: explore.Analysis, source_name: str, input_key: str)
 
 
 @st.cache_data(max_entries=4, show_spinner="Decoding the .aez file…")
-def decoded_file(file_id: str, _data: bytes) -> np.ndarray:
+def decoded_file(file_id: str, _data: bytes) -> explore.DecodedFile:
     return explore.decode_aez(_data)  # AezError / CodecError are raised, not cached, and shown
 
 
@@ -263,8 +263,8 @@ def open_aez_ui() -> None:
     left, right = st.columns([2, 1])
     left.image(explore.enlarge(decoded.image), output_format="PNG", width="stretch",
                caption=f"{upload.name}, decoded with {decoded.model_id}")
-    right.markdown(f"**{upload.name}**  \n{decoded.model_id} · {w}×{h}  \n{len(data):,} bytes · "
-                   f"{8 * len(data) / (w * h):.3f} bpp")
+    right.markdown(f"**{upload.name}**  \n{decoded.model_id} · {w}×{h}  \n{decoded.num_bytes:,} bytes · "
+                   f"{decoded.bits_per_pixel:.3f} bpp")
     right.download_button("Decoded image (PNG)", explore.png_bytes(decoded.image),
                           f"{explore.file_stem(upload.name, decoded.model_id)}.png", "image/png", on_click="ignore",
                           icon=":material/download:")

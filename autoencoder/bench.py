@@ -26,10 +26,10 @@ from pathlib import Path
 
 import torch
 
-from . import train
+from . import metrics, train
 from .baselines import pillow_roundtrip
 from .codec import compress, decompress
-from .data import GALLERY, load_gallery_image, to_tensor
+from .data import GALLERY, load_gallery_image, to_tensor, to_uint8
 from .hardware import PRECISIONS, cpu_name, resolve_precision
 from .models import build_model
 from .pipeline import roundtrip
@@ -88,14 +88,15 @@ def bench_codec(model_id: str, repeats: int) -> dict:
     """Seconds to compress and to decompress (weights already loaded) a Kodak-sized photo."""
     start = time.perf_counter()
     model = load_pretrained(model_id)
-    sha = model_info(model_id)["sha256"]
-    row = {"id": model_id, "load_s": round(time.perf_counter() - start, 3), "parameters": model_info(model_id)["parameters"]}
+    info = model_info(model_id)
+    sha = info["sha256"]
+    row = {"id": model_id, "load_s": round(time.perf_counter() - start, 3), "parameters": info["parameters"]}
     x = kodak_sized_photo()
     data = compress(model, x, model_id, sha).data
-    row["bpp"] = round(8 * len(data) / x[0, 0].numel(), 3)
+    row["bpp"] = round(metrics.bits_per_pixel(len(data), *KODAK_SIZE), 3)
     row["encode_s"] = round(timed(lambda: compress(model, x, model_id, sha), repeats), 4)
     row["decode_s"] = round(timed(lambda: decompress(data, load=lambda _: (model, sha)), repeats), 4)
-    pixels = (x[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    pixels = to_uint8(x)
     row["jpeg_s"] = round(timed(lambda: pillow_roundtrip(pixels, "jpeg", 75), repeats), 4)
     return row
 

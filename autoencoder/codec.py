@@ -108,13 +108,10 @@ def image_of(model: CodecAutoencoder, s: Symbols, height: int, width: int) -> to
 def bits_map(model: CodecAutoencoder, s: Symbols, height: int, width: int) -> torch.Tensor:
     """(height, width): each latent position's bits over its 8×8 pixels, plus each hyper-latent
     position's over its 32×32: the map sums to the coded bits (padding aside)."""
-    if s.z is None:
-        y_bits = table_bits(model.prior.pmf_table[:, None, None, :], s.y)
-        per_pixel = y_bits.sum(0) / 64.0
-    else:
-        y_bits = table_bits(model.gaussian_table[s.scale_index], s.y)
+    tables = model.prior.pmf_table[:, None, None, :] if s.z is None else model.gaussian_table[s.scale_index]
+    per_pixel = table_bits(tables, s.y).sum(0) / 64.0  # (h, w)
+    if s.z is not None:
         z_bits = table_bits(model.hyper_prior.pmf_table[:, None, None, :], s.z).sum(0) / 1024.0
-        per_pixel = y_bits.sum(0) / 64.0
         h, w = per_pixel.shape
         per_pixel = per_pixel + z_bits.repeat_interleave(4, 0).repeat_interleave(4, 1)[:h, :w]
     upsampled = per_pixel.repeat_interleave(8, 0).repeat_interleave(8, 1)

@@ -49,7 +49,7 @@ def _output(source: Path, out: Path, suffix: str, single: bool) -> Path:
 
 def _report(name: str, num_bytes: int, height: int, width: int, psnr: float | None) -> str:
     quality = f", PSNR {psnr:.2f} dB" if psnr is not None else ""
-    return f"{name}: {num_bytes:,} bytes, {8 * num_bytes / (height * width):.3f} bpp{quality}"
+    return f"{name}: {num_bytes:,} bytes, {metrics.bits_per_pixel(num_bytes, height, width):.3f} bpp{quality}"
 
 
 def compress_main(argv: list[str] | None = None) -> int:

@@ -51,6 +51,14 @@ def quantize_pmf(pmf: np.ndarray) -> np.ndarray:
     return counts
 
 
+def tabulate(cdf) -> torch.Tensor:
+    """Integer pmf tables over the symbols −SUPPORT…SUPPORT from a CDF: cdf maps the K + 1 bin
+    edges (float64) to (..., K + 1) values; the tails beyond the end edges fold into the end bins."""
+    values = cdf(torch.arange(-SUPPORT - 0.5, SUPPORT + 1.0, 1.0, dtype=torch.float64))
+    values[..., 0], values[..., -1] = 0.0, 1.0
+    return torch.from_numpy(quantize_pmf((values[..., 1:] - values[..., :-1]).numpy()))
+
+
 def table_bits(table: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
     """−log2 of each symbol's probability in the integer table(s) it is coded with: what the
     range coder spends on it (to a fraction of a bit per file). table: (..., TABLE_SIZE)
@@ -109,12 +117,10 @@ class FactorizedPrior(nn.Module):
 
     @torch.no_grad()
     def tabulate(self) -> None:
-        """Fill pmf_table from the learned densities (float64), the tails folded into the end bins."""
-        edges = torch.arange(-SUPPORT - 0.5, SUPPORT + 1.0, 1.0, dtype=torch.float64)  # (K + 1,)
-        x = edges.expand(self.channels, 1, -1)
-        cdf = torch.sigmoid(self._double()._cumulative_logits(x))[:, 0, :]  # (C, K + 1)
-        cdf[:, 0], cdf[:, -1] = 0.0, 1.0
-        self.pmf_table.copy_(torch.from_numpy(quantize_pmf((cdf[:, 1:] - cdf[:, :-1]).numpy())))
+        """Fill pmf_table from the learned densities (float64)."""
+        twin = self._double()
+        self.pmf_table.copy_(tabulate(lambda edges: torch.sigmoid(
+            twin._cumulative_logits(edges.expand(self.channels, 1, -1)))[:, 0, :]))
 
     def _double(self) -> "FactorizedPrior":
         twin = FactorizedPrior(self.channels, tuple(m.shape[1] for m in self.matrices[:-1]))
@@ -144,10 +150,7 @@ def gaussian_tables() -> tuple[torch.Tensor, torch.Tensor]:
     """Integer pmf tables for the scale ladder (SCALE_LEVELS, TABLE_SIZE), tails folded into the
     end bins, and the SCALE_LEVELS − 1 boundaries between neighbouring scales (geometric midpoints)."""
     scales = scale_ladder()
-    edges = torch.arange(-SUPPORT - 0.5, SUPPORT + 1.0, 1.0, dtype=torch.float64)
-    cdf = 0.5 * torch.erfc(-edges[None, :] / (scales[:, None] * math.sqrt(2.0)))
-    cdf[:, 0], cdf[:, -1] = 0.0, 1.0
-    tables = torch.from_numpy(quantize_pmf((cdf[:, 1:] - cdf[:, :-1]).numpy()))
+    tables = tabulate(lambda edges: 0.5 * torch.erfc(-edges[None, :] / (scales[:, None] * math.sqrt(2.0))))
     return tables, torch.sqrt(scales[1:] * scales[:-1])
 
 
@@ -170,7 +173,7 @@ class IntegerNetwork(nn.Module):
         super().__init__()
         self.kinds: list[str] = []
         self.strides: list[tuple] = []
-        for i, layer in enumerate(layers):
+        for layer in layers:
             if isinstance(layer, nn.ReLU):
                 self.kinds.append("relu")
                 continue

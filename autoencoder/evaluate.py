@@ -121,6 +121,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
     model_ids = [i for i in model_ids if i not in codec_ids]
     models = {i: load_pretrained(i) for i in model_ids}
     codecs = {i: load_pretrained(i) for i in codec_ids}
+    codec_info = {i: model_info(i) for i in codec_ids}  # read once, not per image
     per_model = {i: [] for i in model_ids}
     per_codec_model = {i: [] for i in codec_ids}
     per_pca = {c: [] for c in PCA_CHANNELS} if pca else {}
@@ -138,7 +139,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
                 **({"psnr_refined": score(image, to_uint8(out["refined"]))["psnr"]} if refine_steps else {}),
             })
         for model_id, model in codecs.items():
-            out = codec_outputs(model, model_id, model_info(model_id)["sha256"], image)
+            out = codec_outputs(model, model_id, codec_info[model_id]["sha256"], image)
             per_codec_model[model_id].append({
                 **score(image, to_uint8(out["image"])),
                 "bpp": metrics.bits_per_pixel(out["bytes"], *image.shape[:2]),
@@ -169,8 +170,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
             for i, rows in per_model.items()
         ],
         "codecs": sorted(
-            [{"id": i, "prior": model_info(i)["prior"], "lmbda": model_info(i)["lmbda"],
-              "latent_channels": model_info(i)["latent_channels"], **mean_scores(rows),
+            [{"id": i, **{k: codec_info[i][k] for k in ("prior", "lmbda", "latent_channels")}, **mean_scores(rows),
               "psnr_per_image": per_image(rows), "bpp_per_image": per_image(rows, "bpp")}
              for i, rows in per_codec_model.items()], key=lambda row: row["bpp"]),
         "block_pca": [{"channels": c, "ratio": 192 / c, **mean_scores(rows), "psnr_per_image": per_image(rows)}
@@ -254,8 +254,8 @@ def markdown(results: dict) -> str:
 GAIN_RANGE = (0.25, 1.0)  # bpp: where the codec ladder is held to beat JPEG by 1 dB
 
 
-def _curve(rows: list[dict], rate: str = "bpp") -> list[tuple[float, float]]:
-    return [(row[rate], row["psnr"]) for row in rows]
+def _curve(rows: list[dict]) -> list[tuple[float, float]]:
+    return [(row["bpp"], row["psnr"]) for row in rows]
 
 
 def ladder_curve(results: dict) -> list[tuple[float, float]]:

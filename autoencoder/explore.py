@@ -6,7 +6,7 @@ Images are RGB uint8 numpy arrays (H, W, 3) throughout, as `data.decode_image` r
 Every number shown to a user comes from the package's one implementation of it:
 `metrics.quality` for scores, `latent.QuantizedLatent.num_bytes` for sizes,
 `baselines` for JPEG and WebP, `evaluate.model_outputs` for the eval protocol, and for codec
-models `codec.compress` (the real .aez file, decoded back before anything is shown).
+models `codec.compress` (the real .aez file and the image it decodes to).
 """
 
 from __future__ import annotations
@@ -538,12 +538,17 @@ def load_kodak_eval(folder: Path | None = None) -> dict | None:
 class DecodedFile:
     image: np.ndarray  # uint8 (H, W, 3)
     model_id: str
+    num_bytes: int  # the file's size
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return metrics.bits_per_pixel(self.num_bytes, *self.image.shape[:2])
 
 
 def decode_aez(data: bytes) -> DecodedFile:
     """An uploaded .aez file → its image (aez.AezError / codec.CodecError say why not)."""
     out = decompress(data)
-    return DecodedFile(to_uint8(out.image), out.model_id)
+    return DecodedFile(to_uint8(out.image), out.model_id, len(data))
 
 
 def png_bytes(image: np.ndarray) -> bytes:

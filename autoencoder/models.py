@@ -328,12 +328,8 @@ class CodecAutoencoder(nn.Module):
         return self.transform.latent_shape(height, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The reconstruction from the rounded latent (no entropy model needed for it)."""
-        u = self.encode(x)
-        if self.config.prior == "hyperprior":
-            mean, _ = self.hyper_parameters(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)).round(), u.shape)
-            return self.decode(torch.round(u - mean) + mean)
-        return self.decode(torch.round(u))
+        """The reconstruction from the rounded latent (validation, `reconstruct`)."""
+        return self.rate_distortion(x, noisy=False)[0]
 
     def hyper_parameters(self, z: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
         """Float hyper-synthesis: z (B, Nz, h/4, w/4) → means and scales (B, C, h, w) each."""
