@@ -1,36 +1,71 @@
 """What a deep autoencoder does to an image: `streamlit run app.py`.
 
-Layout and widget wiring only: every computation is in autoencoder.explore (numbers, images)
-and autoencoder.figures (plotly), which are unit-tested. Models are shared by every session
-through st.cache_resource and never modified; results are cached per model and image hash.
+Layout and widget wiring only: every computation is in autoencoder.explore (numbers, images),
+autoencoder.views (the swipe comparison, colour bars, presentation styles) and
+autoencoder.figures (plotly), which are unit-tested. Models are shared by every session through
+st.cache_resource and never modified; results are cached per model and image hash, in caches
+bounded by entries and time so memory comes back after use.
+
+The page: the image (sidebar), the model (family, bottleneck slider), the numbers, then one
+view at a time in tabs that only compute when opened (swipe, side by side, zoom, latent, the
+same bytes as JPEG/WebP, all models, files).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 import autoencoder
-from autoencoder import aez, explore, figures
+from autoencoder import aez, explore, figures, views
 from autoencoder.codec import CodecError
-from autoencoder.data import GALLERY, ImageError, center_square, decode_image, load_gallery_image
-from autoencoder.pretrained import weights_dir
+from autoencoder.data import ACCEPTED, GALLERY, MAX_DECODE_PIXELS, ImageError, center_square, decode_image
+from autoencoder.data import load_gallery_image
+from autoencoder.pretrained import list_models, weights_dir
 
 THUMBNAIL_SIDE = 120
+THUMBNAIL_MIN = 256  # compare-all pictures: small ones enlarged to this, large ones cut to explore.THUMBNAIL_MAX
+VIEWS = ("Swipe", "Side by side", "Zoom", "Latent", "Same bytes as JPEG/WebP", "All models", "Files")
+RESULT_TTL = "1h"  # results of an image nobody looks at any more are dropped after an hour
+# The picture under the title, slider and tabs (about 290 px on a 1280×800 screen), hint included.
+PRESENTATION_SWIPE_HEIGHT = "calc(100vh - 320px)"
+
+swipe = st.components.v2.component("autoencoder_swipe", css=views.SWIPE_CSS, js=views.SWIPE_JS)
 
 
 # ---------------------------------------------------------------------------------------
 # Caches: keyed by model id + weights sha256 (a retrained file is a different model) and by
 # the hash of the exact pixels the model sees; the image itself is passed unhashed (_image).
+# Every model stays loaded once used (a few MB each); results are bounded by entries and TTL.
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+@st.cache_resource(max_entries=max(8, len(list_models())), show_spinner="Loading the model…")
 def load_model(model_id: str, sha256: str):
     return autoencoder.load_pretrained(model_id)
 
 
-@st.cache_data(max_entries=48, show_spinner="Running the model…")
+@st.cache_data(max_entries=24, ttl=RESULT_TTL, show_spinner="Running the model…")
 def analysis_of(model_id: str, sha256: str, input_key: str, _image: np.ndarray) -> explore.Analysis:
     return explore.analyse(load_model(model_id, sha256), model_id, _image)
+
+
+@st.cache_data(max_entries=24, ttl=RESULT_TTL, show_spinner=False)
+def pictures_of(model_id: str, sha256: str, input_key: str, _analysis: explore.Analysis) -> dict[str, bytes]:
+    """The PNGs the page shows of one analysis, encoded once (not on every rerun)."""
+    shown = {"original": _analysis.original, "reconstruction": _analysis.reconstruction,
+             "error": explore.error_map(_analysis.original, _analysis.reconstruction)}
+    if _analysis.bits_map is not None:
+        shown["bits"] = explore.bits_image(_analysis.bits_map)[0]
+    return {name: explore.display_png(image) for name, image in shown.items()}
+
+
+@st.cache_data(max_entries=64, ttl=RESULT_TTL, show_spinner=False)
+def shown_png(key: str, _picture: Callable[[], np.ndarray], min_side: int = explore.DISPLAY_MIN_SIDE) -> bytes:
+    """explore.display_png of the picture `_picture()` makes, which `key` names uniquely: made
+    and encoded once, not on every rerun."""
+    return explore.display_png(_picture(), min_side)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -39,70 +74,89 @@ def gallery_image(name: str) -> np.ndarray:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def gallery_thumbnail(name: str) -> np.ndarray:
-    return center_square(gallery_image(name), THUMBNAIL_SIDE)
+def gallery_thumbnail(name: str) -> bytes:
+    return explore.png_bytes(center_square(gallery_image(name), THUMBNAIL_SIDE))
 
 
-@st.cache_data(max_entries=4, show_spinner="Reading the image…")
+@st.cache_data(max_entries=4, ttl=RESULT_TTL, show_spinner="Reading the image…")
 def uploaded_image(file_id: str, _data: bytes) -> np.ndarray:
     return decode_image(_data)  # ImageError is raised, so not cached, and shown to the user
 
 
-@st.cache_data(max_entries=24, show_spinner="Encoding the same bytes as JPEG and WebP…")
+@st.cache_data(max_entries=24, ttl=RESULT_TTL, show_spinner="Encoding the same bytes as JPEG and WebP…")
 def equal_bytes_of(input_key: str, budget: int, codec: str, _image: np.ndarray) -> explore.EqualBytes:
     return explore.equal_bytes(_image, budget, codec)
 
 
-@st.cache_data(max_entries=48, show_spinner=False)
+@st.cache_data(max_entries=64, ttl=RESULT_TTL, show_spinner=False)
 def compared_model(model_id: str, sha256: str, input_key: str, _image: np.ndarray) -> explore.RatePoint:
     return explore.model_point(load_model(model_id, sha256), model_id, _image)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_data(max_entries=8, ttl=RESULT_TTL, show_spinner=False)
 def codec_curve(input_key: str, codec: str, _image: np.ndarray) -> list[explore.RatePoint]:
     return explore.codec_points(_image, codec)
 
 
-@st.cache_data(max_entries=48, show_spinner=False)
+@st.cache_data(max_entries=16, ttl=RESULT_TTL, show_spinner=False)
 def download_bytes(input_key: str, model_id: str, _analysis: explore.Analysis) -> tuple[bytes, bytes]:
     return explore.png_bytes(_analysis.reconstruction), explore.npy_bytes(_analysis.latent)
 
 
+@st.cache_data(max_entries=4, ttl=RESULT_TTL, show_spinner="Decoding the .aez file…")
+def decoded_file(file_id: str, _data: bytes) -> explore.DecodedFile:
+    return explore.decode_aez(_data)  # AezError / CodecError are raised, not cached, and shown
+
+
 # ---------------------------------------------------------------------------------------
 # Widgets: each *_ui() returns plain values
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # "upload" or "gallery"
+    name: str  # file name or gallery name
+    upload: object | None  # the UploadedFile, for uploads
+
 
 def pick_gallery(name: str) -> None:
     st.session_state.gallery = name
     st.session_state.source = "gallery"
 
 
+def back_to_upload() -> None:
+    st.session_state.source = "upload"
+
+
 def upload_changed() -> None:
     st.session_state.source = "upload" if st.session_state.upload is not None else "gallery"
 
 
-def input_ui() -> tuple[str, str, object]:
-    """Sidebar: upload or gallery. Returns (kind, name, payload): ("upload", file name,
-    UploadedFile) or ("gallery", image name, None)."""
+def input_ui() -> Source:
+    """Sidebar: upload or gallery, and a way back to the upload after a gallery pick."""
     st.session_state.setdefault("gallery", explore.DEFAULT_IMAGE)
     st.session_state.setdefault("source", "gallery")
     with st.sidebar:
         st.header("Image")
         upload = st.file_uploader(
             "Upload a picture", type=list(explore.UPLOAD_TYPES), key="upload", on_change=upload_changed,
-            help="PNG, JPEG, WebP, BMP, GIF or TIFF. EXIF rotation is applied; transparency is "
-                 "shown on white; grayscale, palette, CMYK and 16-bit images are converted to RGB.",
+            help=f"{ACCEPTED}; up to {st.get_option('server.maxUploadSize')} MB and "
+                 f"{MAX_DECODE_PIXELS / 1e6:g} megapixels. EXIF rotation is applied; transparency is shown "
+                 "on white; grayscale, palette, CMYK and 16-bit images are converted to RGB.",
         )
+        if upload is not None and st.session_state.source == "gallery":
+            st.button(f"Back to {upload.name}", key="back_to_upload", on_click=back_to_upload,
+                      icon=":material/undo:", width="stretch")
         st.subheader("…or pick a sample photo")
         columns = st.columns(2)
         for i, entry in enumerate(GALLERY):
             with columns[i % 2]:
-                st.image(gallery_thumbnail(entry.name), output_format="PNG")
+                st.image(gallery_thumbnail(entry.name), output_format="PNG", alt=f"Sample photo: {entry.name}")
                 current = st.session_state.source == "gallery" and st.session_state.gallery == entry.name
                 st.button(entry.name, key=f"gallery_{i}", on_click=pick_gallery, args=(entry.name,), wrap=True,
                           type="primary" if current else "secondary", width="stretch", help=entry.credit)
     if st.session_state.source == "upload" and upload is not None:
-        return "upload", upload.name, upload
-    return "gallery", st.session_state.gallery, None
+        return Source("upload", upload.name, upload)
+    return Source("gallery", st.session_state.gallery, None)
 
 
 def model_ui(cards: list[explore.ModelCard]) -> tuple[explore.ModelCard, bool]:
@@ -139,31 +193,39 @@ def zoom_ui() -> tuple[float, float, int]:
     return x, y, zoom
 
 
+def zoom_settings() -> tuple[float, float, int]:
+    """The zoom sliders' values wherever they are drawn (the compare views reuse them)."""
+    state = st.session_state
+    return state.get("zoom_x", 50) / 100, state.get("zoom_y", 50) / 100, state.get("zoom", 4)
+
+
 # ---------------------------------------------------------------------------------------
-# Sections
+# The image and the numbers
 
-def show_images(analysis: explore.Analysis, card: explore.ModelCard) -> None:
-    h, w = analysis.original.shape[:2]
-    decoded_from = (f"Decoded from the {analysis.num_bytes:,} B .aez file" if analysis.file is not None
-                    else "Reconstruction from the 8-bit latent")
-    panels = [
-        (analysis.original, f"Original · {w}×{h}"),
-        (analysis.reconstruction, f"{decoded_from} · {card.id}"),
-        (explore.error_map(analysis.original, analysis.reconstruction),
-         f"Error |x − x̂| (mean over RGB; brightest = {explore.ERROR_MAP_MAX:.2f} = "
-         f"{round(explore.ERROR_MAP_MAX * 255)}/255 or more)"),
-    ]
-    if analysis.bits_map is not None:
-        bits, top = explore.bits_image(analysis.bits_map)
-        panels.append((bits, f"Where the bits go: bits per pixel, dark = cheap, yellow = {top:.2f} bpp or more "
-                             f"(mean {analysis.bits_per_pixel:.3f})"))
-    columns = st.columns(len(panels))
-    for column, (image, caption) in zip(columns, panels):
-        column.image(explore.enlarge(image), caption=caption, output_format="PNG", width="stretch")
+def image_of(source: Source, notices) -> tuple[np.ndarray, str]:
+    """The picture to show and its name; a broken upload is explained in `notices` and the
+    last gallery pick shown instead, so the session keeps working."""
+    if source.kind == "upload":
+        try:
+            return uploaded_image(source.upload.file_id, source.upload.getvalue()), source.name
+        except ImageError as e:
+            fallback = st.session_state.gallery
+            notices.error(f"**{source.name}** cannot be used: {e}. Showing “{fallback}” instead; upload another "
+                          "file or pick a sample photo.", icon=":material/error:")
+            return gallery_image(fallback), fallback
+    return gallery_image(source.name), source.name
 
 
-def show_metrics(analysis: explore.Analysis, previous: dict | None) -> None:
+PRESENTED_TILES = ("PSNR", "SSIM", "Bytes", "Bits per pixel")  # presentation mode: the four that tell the story
+
+
+def show_metrics(analysis: explore.Analysis, previous: dict | None, presenting: bool) -> None:
+    """Two rows of four tiles; presenting, one column of the four that matter, in large type."""
     tiles = explore.metric_tiles(analysis.numbers(), previous)
+    if presenting:
+        for tile in (t for t in tiles if t.label in PRESENTED_TILES):
+            st.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help, border=True)
+        return
     for group in ("quality", "size"):
         row = [t for t in tiles if t.group == group]
         for column, tile in zip(st.columns(4), row):
@@ -171,66 +233,148 @@ def show_metrics(analysis: explore.Analysis, previous: dict | None) -> None:
                           border=True)
 
 
-def show_zoom(analysis: explore.Analysis) -> tuple[float, float, int]:
-    """The zoom section; returns its settings for the compare-all rows."""
-    st.subheader("Zoom")
+# ---------------------------------------------------------------------------------------
+# The views (one tab each)
+
+def show_png(where, png: bytes, alt: str, caption: str | None = None) -> None:
+    """A PNG from explore.display_png at the column's width, with its alt text. Passing
+    output_format keeps Streamlit from re-encoding it (its "auto" turns PNG bytes into JPEG)."""
+    where.image(png, caption=caption, alt=alt, output_format="PNG", width="stretch")
+
+
+def reconstruction_name(analysis: explore.Analysis) -> str:
+    return (f"Decoded from the {analysis.num_bytes:,} B .aez file" if analysis.file is not None
+            else "Reconstruction from the 8-bit latent")
+
+
+def show_swipe(analysis: explore.Analysis, card: explore.ModelCard, pictures: dict[str, bytes],
+               presenting: bool) -> None:
+    h, w = analysis.original.shape[:2]
+    swipe(key="swipe_main", data=views.swipe_payload(
+        pictures["original"], pictures["reconstruction"], "Original", f"{card.id} · {analysis.scores['psnr']:.2f} dB",
+        left_alt=f"The original image, {w}×{h} pixels",
+        right_alt=f"{reconstruction_name(analysis)} of {card.id}, {analysis.num_bytes:,} bytes",
+        max_height=PRESENTATION_SWIPE_HEIGHT if presenting else "75vh"))
+
+
+def error_bar_html() -> str:
+    top = explore.ERROR_MAP_MAX
+    return views.colour_bar_html(explore.ERROR_COLORSCALE, ["0 (exact)", f"{top / 2:.3f}", f"≥ {top:.2f} "
+                                 f"({round(top * 255)}/255)"], "|x − x̂|, mean over RGB, pixels in 0…1")
+
+
+def show_side_by_side(analysis: explore.Analysis, card: explore.ModelCard, pictures: dict[str, bytes]) -> None:
+    h, w = analysis.original.shape[:2]
+    panels = [("original", f"Original · {w}×{h}", f"The original image, {w}×{h} pixels", None),
+              ("reconstruction", f"{reconstruction_name(analysis)} · {card.id}",
+               f"{reconstruction_name(analysis)} of {card.id}", None),
+              ("error", "Error |x − x̂|", f"Error map of {card.id}: dark where exact, bright where wrong",
+               error_bar_html())]
+    if analysis.bits_map is not None:
+        top = explore.bits_image(analysis.bits_map)[1]
+        panels.append(("bits", f"Where the bits go (mean {analysis.bits_per_pixel:.3f} bpp)",
+                       f"Bits map of {card.id}: dark where cheap, yellow where the bits go",
+                       views.colour_bar_html(explore.BITS_COLORSCALE, ["0", f"{top / 2:.2f}", f"≥ {top:.2f}"],
+                                             "bits per pixel")))
+    for column, (name, caption, alt, bar) in zip(st.columns(len(panels)), panels):
+        show_png(column, pictures[name], alt, caption)
+        if bar:
+            column.html(bar)
+
+
+@st.fragment
+def show_zoom(analysis: explore.Analysis) -> None:
+    """Reruns alone when its sliders move."""
     x, y, zoom = zoom_ui()
     h, w = analysis.original.shape[:2]
     box = explore.zoom_box(h, w, x, y, zoom)
     error = explore.error_map(analysis.original, analysis.reconstruction)
     where, *crops = st.columns([1, 2, 2, 2])
-    where.image(explore.outline(analysis.original, box), caption="Where", output_format="PNG", width="stretch")
+    show_png(where, explore.display_png(explore.outline(analysis.original, box), 0),
+             "The whole image with the zoomed region framed", "Where")
     names = ("Original", "Reconstruction", "Error")
     for column, image, name in zip(crops, (analysis.original, analysis.reconstruction, error), names):
-        column.image(explore.enlarge(explore.crop(image, box)), output_format="PNG", width="stretch",
-                     caption=f"{name} · {box.width}×{box.height} px at ({box.left}, {box.top})")
-    return x, y, zoom
+        show_png(column, explore.display_png(explore.crop(image, box)),
+                 f"{name}, zoomed {zoom}× at ({box.left}, {box.top})",
+                 f"{name} · {box.width}×{box.height} px at ({box.left}, {box.top})")
+    where.html(error_bar_html())
 
 
+@st.fragment
 def show_latent(analysis: explore.Analysis, presenting: bool) -> None:
-    st.subheader("The latent: everything the decoder gets")
+    """Reruns alone when its toggles move."""
     facts, chart = st.columns([1, 3])
-    per_channel = analysis.latent.ndim == 3 and facts.toggle(
-        "Colour each channel on its own scale", key="per_channel", wrap=True,
+    conv = analysis.latent.ndim == 3
+    per_channel = conv and facts.toggle(
+        "Each channel on its own colour scale", key="per_channel", wrap=True,
         help="Off: one colour scale for all channels, so strong and weak channels compare. "
              "On: each channel ÷ its largest |value|, to see the structure of weak channels.")
-    grid = explore.latent_grid(analysis.latent, per_channel)
+    by_energy = conv and facts.toggle(
+        "Strongest channels first", key="by_energy", wrap=True,
+        help="Order the channel tiles by mean square value, largest first; the number in each tile's "
+             "corner is still the channel's own.")
+    grid = explore.latent_grid(analysis.latent, per_channel, by_energy)
     for label, text in explore.latent_facts(analysis).items():
         facts.markdown(f"**{label}**  \n{text}")
     if not presenting:
         if grid.family == "conv":
             pooled = f" (the mean of {grid.pool}×{grid.pool} latent values)" if grid.pool > 1 else ""
             scale = "each on its own colour scale" if per_channel else "one colour scale for all"
-            facts.caption(f"The {grid.channels} channel maps, {scale} (blue < 0 < red); each cell stands "
-                          f"for a {grid.cell_pixels}×{grid.cell_pixels} pixel block{pooled}. Hover for values.")
+            facts.caption(f"The {grid.channels} channel maps, numbered in their corners, {scale} (blue < 0 < red); "
+                          f"each cell stands for a {grid.cell_pixels}×{grid.cell_pixels} pixel block{pooled}. "
+                          "Hover for values.")
         else:
             facts.caption("The dense code reshaped to 2-D; neighbouring cells are not neighbouring pixels.")
     chart.plotly_chart(figures.latent_figure(grid), key="latent_chart")
 
 
-def show_equal_bytes(analysis: explore.Analysis, card: explore.ModelCard, input_key: str) -> None:
+def show_equal_bytes(analysis: explore.Analysis, card: explore.ModelCard, input_key: str, presenting: bool) -> None:
     budget = analysis.num_bytes
-    st.subheader(f"The same {budget:,} bytes as JPEG and WebP")
+    psnr = analysis.scores["psnr"]
+    results = {codec: equal_bytes_of(input_key, budget, codec, analysis.original) for codec in explore.CODECS}
+    for result in results.values():
+        st.markdown(f"#### {explore.verdict(card.id, psnr, result)}")
+    fitting = [codec for codec, r in results.items() if r.encoded is not None]
+    if fitting:
+        against = st.segmented_control("Swipe against", fitting, default=fitting[0], format_func=explore.CODECS.get,
+                                       key="swipe_codec", required=True)
+        e = results[against].encoded
+        swipe(key="swipe_codec_view", data=views.swipe_payload(
+            shown_png(f"{input_key}/{against}/{budget}", lambda: e.decoded),
+            shown_png(f"{input_key}/{card.id}@{card.sha256[:16]}/{budget}", lambda: analysis.reconstruction),
+            f"{explore.CODECS[against]} · {results[against].scores['psnr']:.2f} dB",
+            f"{card.id} · {psnr:.2f} dB",
+            left_alt=f"{explore.CODECS[against]} quality {e.quality}, {e.num_bytes:,} bytes",
+            right_alt=f"{card.id}, {budget:,} bytes",
+            max_height=PRESENTATION_SWIPE_HEIGHT if presenting else "70vh"))
+    x, y, zoom = zoom_settings()
+    box = explore.zoom_box(*analysis.original.shape[:2], x, y, zoom)
+    st.caption(f"Below: each file whole, zoomed {zoom}× at ({box.left}, {box.top}) (the Zoom tab moves it), "
+               "and its error map.")
+    rows = [(f"{card.id}@{card.sha256[:16]}", card.id, analysis.reconstruction,
+             f"{card.id}: {budget:,} B, {psnr:.2f} dB")]
+    for codec, result in results.items():
+        if result.encoded is not None:
+            name, e = explore.CODECS[codec], result.encoded
+            rows.append((codec, name, e.decoded,
+                         f"{name} quality {e.quality}: {e.num_bytes:,} B, {result.scores['psnr']:.2f} dB"))
     columns = st.columns(3)
-    columns[0].image(explore.enlarge(analysis.reconstruction), output_format="PNG", width="stretch",
-                     caption=f"{card.id}: {budget:,} B, {analysis.scores['psnr']:.2f} dB")
-    for column, codec in zip(columns[1:], explore.CODECS):
-        result = equal_bytes_of(input_key, budget, codec, analysis.original)
-        if result.encoded is None:
-            column.warning(f"No {explore.CODECS[codec]} file of this image fits in {budget:,} bytes: even "
-                           f"quality 1 takes {result.smallest_bytes:,} bytes.")
-        else:
-            e = result.encoded
-            column.image(explore.enlarge(e.decoded), output_format="PNG", width="stretch",
-                         caption=f"{explore.CODECS[codec]} quality {e.quality}: {e.num_bytes:,} B, "
-                                 f"{result.scores['psnr']:.2f} dB")
-        column.markdown(f"**{explore.verdict(card.id, analysis.scores['psnr'], result)}**")
+    for column, (what, name, image, caption) in zip(columns, rows):
+        key = f"{input_key}/{what}/{budget}"
+        show_png(column, shown_png(key, lambda: image), caption, caption)
+        show_png(column, explore.display_png(explore.crop(image, box), 256), f"{name}, zoomed {zoom}×")
+        show_png(column, shown_png(f"{key}/error", lambda: explore.error_map(analysis.original, image), 256),
+                 f"Error map of {name}", f"{name}: error |x − x̂|")
+    for column, (codec, result) in zip(columns[len(rows):], [(c, r) for c, r in results.items() if r.encoded is None]):
+        column.warning(f"No {explore.CODECS[codec]} file of this image fits in {budget:,} bytes: even "
+                       f"quality 1 takes {result.smallest_bytes:,} bytes.")
+    columns[0].html(error_bar_html())
 
 
-def show_downloads(analysis: explore.Analysis, source_name: str, input_key: str) -> None:
+def show_files(analysis: explore.Analysis, source_name: str, input_key: str) -> None:
     png, npy = download_bytes(input_key, analysis.model_id, analysis)
     stem = explore.file_stem(source_name, analysis.model_id)
-    a, b, c, _ = st.columns([1, 1, 1, 1])
+    a, b, c = st.columns(3)
     a.download_button("Reconstruction (PNG)", png, f"{stem}.png", "image/png", on_click="ignore",
                       icon=":material/download:")
     b.download_button("Latent (.npy)", npy, f"{stem}_latent.npy", "application/octet-stream", on_click="ignore",
@@ -241,11 +385,7 @@ def show_downloads(analysis: explore.Analysis, source_name: str, input_key: str)
         c.download_button("Compressed file (.aez)", analysis.file, f"{stem}.aez", "application/octet-stream",
                           on_click="ignore", icon=":material/download:",
                           help="Decode it here (below) or with `python -m autoencoder decompress FILE -o OUT`")
-
-
-@st.cache_data(max_entries=4, show_spinner="Decoding the .aez file…")
-def decoded_file(file_id: str, _data: bytes) -> explore.DecodedFile:
-    return explore.decode_aez(_data)  # AezError / CodecError are raised, not cached, and shown
+    open_aez_ui()
 
 
 def open_aez_ui() -> None:
@@ -261,8 +401,8 @@ def open_aez_ui() -> None:
         return
     h, w = decoded.image.shape[:2]
     left, right = st.columns([2, 1])
-    left.image(explore.enlarge(decoded.image), output_format="PNG", width="stretch",
-               caption=f"{upload.name}, decoded with {decoded.model_id}")
+    show_png(left, explore.display_png(decoded.image), f"The image decoded from {upload.name}",
+             f"{upload.name}, decoded with {decoded.model_id}")
     right.markdown(f"**{upload.name}**  \n{decoded.model_id} · {w}×{h}  \n{decoded.num_bytes:,} bytes · "
                    f"{decoded.bits_per_pixel:.3f} bpp")
     right.download_button("Decoded image (PNG)", explore.png_bytes(decoded.image),
@@ -270,19 +410,29 @@ def open_aez_ui() -> None:
                           icon=":material/download:")
 
 
-def show_comparison(cards: list[explore.ModelCard], image: np.ndarray, current: str,
-                    zoom: tuple[float, float, int]) -> None:
+def show_comparison(cards: list[explore.ModelCard], image: np.ndarray, current: str) -> None:
+    """Every model and both codec ladders on this image: computed when this tab is first opened,
+    then cached per image (zoom and slider moves do not recompute it)."""
     compared = explore.comparison_image(image)
     key = explore.image_key(compared.image)
     if compared.note:
         st.caption(compared.note)
     points = []
-    progress = st.progress(0.0, text="Running every model…")
+    progress = st.empty()
     for i, card in enumerate(cards):
+        progress.progress(i / len(cards), text=f"Running {card.id} ({i + 1} of {len(cards)})…")
         points.append(compared_model(card.id, card.sha256, key, compared.image))
-        progress.progress((i + 1) / len(cards), text=f"Ran {card.id}")
+    progress.progress(1.0, text="Running JPEG and WebP at 12 qualities each…")
+    codecs = {codec: codec_curve(key, codec, compared.image) for codec in explore.CODECS}
     progress.empty()
-    box = explore.zoom_box(*compared.image.shape[:2], *zoom)
+    kodak = explore.load_kodak_eval()
+    st.plotly_chart(figures.rd_figure(points, {c.id: c.family for c in cards}, codecs, kodak, current),
+                    key="rd_chart")
+    st.caption("Solid: this image (real bytes: the 8-bit latents, the codec models' .aez files, Pillow's JPEG and "
+               "WebP files). " + ("Dashed and open: the mean over the Kodak set from weights/kodak-eval.json."
+                                  if kodak else "The Kodak reference curves appear once weights/kodak-eval.json "
+                                                "exists (`python -m autoencoder eval`)."))
+    box = explore.zoom_box(*compared.image.shape[:2], *zoom_settings())
     header = st.columns([1.3, 1, 1, 1])
     for column, text in zip(header, ("Model", "Reconstruction", "Error |x − x̂|", "Zoom region")):
         column.markdown(f"**{text}**")
@@ -291,19 +441,13 @@ def show_comparison(cards: list[explore.ModelCard], image: np.ndarray, current: 
         label.markdown(f"**{card.id}**{' (on the slider)' if card.id == current else ''}  \n{card.label}")
         label.metric("PSNR", f"{point.psnr:.2f} dB")
         label.caption(f"{point.num_bytes:,} B · {point.bpp:.3f} bpp")
-        picture.image(explore.enlarge(point.reconstruction, 256), output_format="PNG", width="stretch")
-        error.image(explore.enlarge(explore.error_map(compared.image, point.reconstruction), 256),
-                    output_format="PNG", width="stretch")
-        detail.image(explore.enlarge(explore.crop(point.reconstruction, box), 256), output_format="PNG",
-                     width="stretch")
-    codecs = {codec: codec_curve(key, codec, compared.image) for codec in explore.CODECS}
-    kodak = explore.load_kodak_eval()
-    st.plotly_chart(figures.rd_figure(points, {c.id: c.family for c in cards}, codecs, kodak, current),
-                    key="rd_chart")
-    st.caption("Solid: this image (real bytes: the 8-bit latents, Pillow's JPEG and WebP files). "
-               + ("Dashed and open: the mean over the Kodak set from weights/kodak-eval.json."
-                  if kodak else "The Kodak reference curves appear once weights/kodak-eval.json exists "
-                                "(`python -m autoencoder eval`)."))
+        name = f"{key}/{card.id}@{card.sha256[:16]}/compared"
+        show_png(picture, shown_png(name, lambda: explore.thumbnail(point.reconstruction), THUMBNAIL_MIN),
+                 f"Reconstruction by {card.id}")
+        show_png(error, shown_png(f"{name}/error", lambda: explore.thumbnail(
+            explore.error_map(compared.image, point.reconstruction)), THUMBNAIL_MIN), f"Error map of {card.id}")
+        show_png(detail, explore.display_png(explore.crop(point.reconstruction, box), THUMBNAIL_MIN),
+                 f"Zoomed region of {card.id}'s reconstruction")
 
 
 # ---------------------------------------------------------------------------------------
@@ -312,14 +456,16 @@ def show_comparison(cards: list[explore.ModelCard], image: np.ndarray, current: 
 def main() -> None:
     st.set_page_config(page_title="What an autoencoder does to an image", page_icon="🧩", layout="wide")
     title, switch = st.columns([5, 1], vertical_alignment="center")
-    presenting = switch.toggle("Presentation", key="present", bind="query-params",
-                               help="Wide, large images, sidebar collapsed, less text: for talks. "
-                                    "The address ?present=true opens the page this way.")
+    presenting = switch.toggle("Present", key="present", bind="query-params",
+                               help="For talks on a projector (1280×800 and up): large pictures and numbers, "
+                                    "sidebar collapsed, less text. The address ?present=true opens the page this way.")
     # A second call (Streamlit allows several per run) lets the toggle collapse the sidebar.
     st.set_page_config(initial_sidebar_state="collapsed" if presenting else "expanded")
+    if presenting:
+        st.html(views.PRESENTATION_CSS)
     title.title("What a deep autoencoder does to an image")
 
-    kind, source_name, upload = input_ui()
+    source = input_ui()
     try:
         cards = explore.model_cards()
     except autoencoder.WeightsError as e:
@@ -334,52 +480,57 @@ def main() -> None:
         st.markdown(
             "An autoencoder squeezes the image through a **bottleneck** (the latent) and rebuilds it "
             "from that alone. Move the slider to narrow the bottleneck and watch what is lost. Sizes "
-            f"count the latent rounded to 8 bits, and the reconstruction is decoded from exactly that; "
+            "count the latent rounded to 8 bits, and the reconstruction is decoded from exactly that; "
             "**codec** models go further and write a real compressed file (rounded latent, entropy-coded), "
             "and everything shown is decoded from that file. "
             f"Conv models see the whole image (longest side capped at {explore.MAX_SIDE} px); "
             f"dense models see a {explore.NOTEBOOK_SIDE}×{explore.NOTEBOOK_SIDE} centre square."
         )
     card, notebook = model_ui(cards)
+    notices = st.container()  # one fixed place for every note and refusal, above the pictures
 
-    if kind == "upload":
-        try:
-            image = uploaded_image(upload.file_id, upload.getvalue())
-        except ImageError as e:
-            # Say what is wrong and carry on with the last gallery pick: the session keeps working.
-            source_name = st.session_state.gallery
-            st.error(f"**{upload.name}** cannot be used: {e}. Showing “{source_name}” instead; "
-                     "upload another file or pick a sample photo.", icon=":material/error:")
-            image = gallery_image(source_name)
-    else:
-        image = gallery_image(source_name)
-
+    image, source_name = image_of(source, notices)
     model_input = explore.model_input(image, card.any_size, notebook)
     if model_input.note:
-        st.info(model_input.note, icon=":material/info:")
+        notices.info(model_input.note, icon=":material/info:")
     input_key = explore.image_key(model_input.image)
     try:
         analysis = analysis_of(card.id, card.sha256, input_key, model_input.image)
     except autoencoder.WeightsError as e:
-        st.error(f"Model {card.id} cannot be loaded: {e}")
+        notices.error(f"Model {card.id} cannot be loaded: {e}. Pick another model.", icon=":material/error:")
         st.stop()
+    pictures = pictures_of(card.id, card.sha256, input_key, analysis)
+    too_small = explore.size_notice(analysis)
+    if too_small:
+        notices.warning(too_small, icon=":material/warning:")
     previous = explore.previous_numbers(st.session_state.setdefault("history", {}), input_key, card.id,
                                         analysis.numbers())
 
-    show_images(analysis, card)
-    show_metrics(analysis, previous)
-    if previous is None and not presenting:
-        st.caption("Deltas appear when you move the slider: they compare with the model shown before.")
-    zoom = show_zoom(analysis)
-    show_latent(analysis, presenting)
-    show_equal_bytes(analysis, card, input_key)
-    st.subheader("Downloads")
-    show_downloads(analysis, source_name, input_key)
-    open_aez_ui()
-    st.subheader("Compare all models")
-    if st.toggle("Run every model on this image", key="compare_all",
-                 help="Each model once (cached afterwards), plus JPEG and WebP at 12 qualities"):
-        show_comparison(cards, explore.model_input(image, True, notebook).image, card.id, zoom)
+    if presenting:
+        area, numbers = st.columns([4.2, 1])
+        with numbers:
+            show_metrics(analysis, previous, presenting)
+    else:
+        show_metrics(analysis, previous, presenting)
+        if previous is None:
+            st.caption("Deltas appear when you move the slider: they compare with the model shown before.")
+        area = st.container()
+    with area:
+        # Only the open tab runs: a view costs nothing until someone looks at it.
+        tabs = st.tabs(VIEWS, key="view", on_change="rerun")
+        draw = {
+            "Swipe": lambda: show_swipe(analysis, card, pictures, presenting),
+            "Side by side": lambda: show_side_by_side(analysis, card, pictures),
+            "Zoom": lambda: show_zoom(analysis),
+            "Latent": lambda: show_latent(analysis, presenting),
+            "Same bytes as JPEG/WebP": lambda: show_equal_bytes(analysis, card, input_key, presenting),
+            "All models": lambda: show_comparison(cards, explore.model_input(image, True, notebook).image, card.id),
+            "Files": lambda: show_files(analysis, source_name, input_key),
+        }
+        for tab, view in zip(tabs, VIEWS):
+            if tab.open:
+                with tab:
+                    draw[view]()
 
 
 main()

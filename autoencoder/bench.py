@@ -9,6 +9,8 @@ flaky). With --check the command exits 1 when a target is missed:
     of the same photo, quality 75, for scale);
   * the whole process stays under TARGET_RSS_MB of resident memory.
 
+With --app it times the app itself, script run by script run (autoencoder/bench_app.py).
+
 With --training it times instead one training step of every config in configs/, the way
 train_all.sh and train_codecs.sh train (one CPU thread per model, each config's precision as
 this machine resolves it), and predicts how long reproducing the shipped weights takes here:
@@ -167,6 +169,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="*", help="model ids (default: all)")
     p.add_argument("--training", action="store_true", help="time training steps instead of reconstructions")
+    p.add_argument("--app", action="store_true",
+                   help="time the app's script runs (upload, slider, compare) on a 1-megapixel photo; see bench_app")
     p.add_argument("--configs", nargs="*", type=Path, help=f"training configs (default: all in {CONFIGS})")
     p.add_argument("--precision", choices=PRECISIONS,
                    help="training arithmetic to time (default: each config's, as train_all.sh trains)")
@@ -177,7 +181,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = p.parse_args(argv)
     if args.threads or args.training:
         torch.set_num_threads(args.threads or 1)
-    if args.training:
+    if args.app:
+        from . import bench_app
+
+        rows = bench_app.bench_app()
+        ratio = bench_app.jpeg_ratio(to_uint8(kodak_sized_photo()), args.repeats, timed)
+        print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; server time per script run")
+        failures = bench_app.report(rows, ratio)
+        rows.append(ratio)
+    elif args.training:
         configs = args.configs or sorted(CONFIGS.glob("*.json"))
         if not configs:
             raise SystemExit(f"no training configs in {CONFIGS}: pass --configs FILE …")
@@ -185,10 +197,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     else:
         rows = [bench_codec(m, args.repeats) if model_info(m)["family"] == "codec" else bench_model(m, args.repeats)
                 for m in (args.models or list_models())]
-    what = "one training step" if args.training else "8-bit latent round trip; codec models: .aez files"
-    print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"median of {args.repeats} runs, {what}")
-    failures = report_training(rows) if args.training else report_inference(rows)
+    if not args.app:
+        what = "one training step" if args.training else "8-bit latent round trip; codec models: .aez files"
+        print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+              f"median of {args.repeats} runs, {what}")
+        failures = report_training(rows) if args.training else report_inference(rows)
     rss = peak_rss_mb()
     print(f"peak resident memory: {rss:.0f} MB")
     if rss > TARGET_RSS_MB and not args.training:  # the memory target is the app's

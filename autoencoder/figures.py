@@ -15,7 +15,8 @@ PCA_COLOUR = "#7f7f7f"
 
 
 def latent_figure(grid: LatentGrid, height: int = 520) -> go.Figure:
-    """Heatmap of a latent grid: one colour scale centred on zero for every channel, hover values."""
+    """Heatmap of a latent grid, colours centred on zero, hover values, each conv channel's number
+    in the corner of its tile."""
     limit = float(np.nanmax(np.abs(grid.colours))) or 1.0
     # The values ride along as the hover's last field, since z holds the colours.
     customdata = np.concatenate([grid.hover.astype(np.float64), grid.values[..., None]], axis=-1)
@@ -31,6 +32,11 @@ def latent_figure(grid: LatentGrid, height: int = 520) -> go.Figure:
         colorscale=LATENT_COLORSCALE, zmid=0, zmin=-limit, zmax=limit,
         colorbar=dict(title="÷ channel max" if grid.per_channel else "value", thickness=14),
     ))
+    for channel, top, left in grid.tiles:
+        # The channel's number in its tile's top-left corner, on a white tab so any colour reads.
+        figure.add_annotation(x=left - 0.5, y=top - 0.5, text=str(channel), showarrow=False, xanchor="left",
+                              yanchor="top", font=dict(size=11, color="black"), bgcolor="rgba(255,255,255,0.8)",
+                              borderpad=1)
     figure.update_xaxes(visible=False, constrain="domain")
     # Square cells, row 0 at the top, as in the image.
     figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")

