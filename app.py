@@ -3,8 +3,9 @@
 Layout and widget wiring only: every computation is in autoencoder.explore (numbers, images),
 autoencoder.views (the swipe comparison, colour bars, presentation styles) and
 autoencoder.figures (plotly), which are unit-tested. Models are shared by every session through
-st.cache_resource and never modified; results are cached per model and image hash, in caches
-bounded by entries and time so memory comes back after use.
+a shared store (autoencoder.results) and never modified; results are kept per model and image
+hash, in stores bounded by entries and time so memory comes back after use, and the slider's
+neighbours are computed ahead while the visitor looks.
 
 The page: the image (sidebar), the model (family, bottleneck slider), the numbers, then one
 view at a time in tabs that only compute when opened (swipe, side by side, zoom, latent, the
@@ -22,9 +23,10 @@ import streamlit as st
 import autoencoder
 from autoencoder import aez, explore, figures, views
 from autoencoder.codec import CodecError
-from autoencoder.data import ACCEPTED, GALLERY, MAX_DECODE_PIXELS, ImageError, center_square, decode_image
-from autoencoder.data import load_gallery_image
-from autoencoder.pretrained import list_models, weights_dir
+from autoencoder.data import ACCEPTED, GALLERY, MAX_DECODE_PIXELS, ImageError, center_square, load_gallery_image
+from autoencoder.hardware import return_free_memory_soon
+from autoencoder.pretrained import checked_entries, weights_dir
+from autoencoder.results import app_stores
 
 THUMBNAIL_SIDE = 120
 THUMBNAIL_MIN = 256  # compare-all pictures: small ones enlarged to this, large ones cut to explore.THUMBNAIL_MAX
@@ -41,24 +43,66 @@ swipe = st.components.v2.component("autoencoder_swipe", css=views.SWIPE_CSS, js=
 # the hash of the exact pixels the model sees; the image itself is passed unhashed (_image).
 # Every model stays loaded once used (a few MB each); results are bounded by entries and TTL.
 
-@st.cache_resource(max_entries=max(8, len(list_models())), show_spinner="Loading the model…")
-def load_model(model_id: str, sha256: str):
-    return autoencoder.load_pretrained(model_id)
+def load_model(card: explore.ModelCard):
+    models, _ = app_stores()
+    # The folder is part of the key: the same id and sha256 elsewhere is checked (and loaded) anew.
+    return models.get(f"{weights_dir()}/{card.id}@{card.sha256}", lambda: autoencoder.load_pretrained(card.id))
 
 
-@st.cache_data(max_entries=24, ttl=RESULT_TTL, show_spinner="Running the model…")
-def analysis_of(model_id: str, sha256: str, input_key: str, _image: np.ndarray) -> explore.Analysis:
-    return explore.analyse(load_model(model_id, sha256), model_id, _image)
+def analysis_key(card: explore.ModelCard, input_key: str) -> str:
+    return f"{weights_dir()}/{card.id}@{card.sha256}/{input_key}"
 
 
-@st.cache_data(max_entries=24, ttl=RESULT_TTL, show_spinner=False)
-def pictures_of(model_id: str, sha256: str, input_key: str, _analysis: explore.Analysis) -> dict[str, bytes]:
-    """The PNGs the page shows of one analysis, encoded once (not on every rerun)."""
-    shown = {"original": _analysis.original, "reconstruction": _analysis.reconstruction,
-             "error": explore.error_map(_analysis.original, _analysis.reconstruction)}
-    if _analysis.bits_map is not None:
-        shown["bits"] = explore.bits_image(_analysis.bits_map)[0]
-    return {name: explore.display_png(image) for name, image in shown.items()}
+@dataclass(frozen=True)
+class Shown:
+    """One model on one image and the PNG of its reconstruction: what a slider move needs,
+    computed together (ahead of time, for the slider's neighbours)."""
+    analysis: explore.Analysis
+    reconstruction_png: bytes
+
+
+def _shown(card: explore.ModelCard, image: np.ndarray) -> Shown:
+    analysis = explore.analyse(load_model(card), card.id, image)
+    return Shown(analysis, explore.display_png(analysis.reconstruction))
+
+
+def shown_analysis(card: explore.ModelCard, input_key: str, image: np.ndarray) -> Shown:
+    """One model on one image, shared by every session; a spinner while it is computed here."""
+    _, analyses = app_stores()
+    key = analysis_key(card, input_key)
+    if analyses.ready(key):
+        return analyses.get(key, lambda: _shown(card, image))
+    with st.spinner(f"Running {card.id}…"):
+        return analyses.get(key, lambda: _shown(card, image))
+
+
+def prefetch_neighbours(cards: list[explore.ModelCard], card: explore.ModelCard, input_key: str,
+                        image: np.ndarray) -> None:
+    """Queue what the next move most likely shows: the models next to `card` on its slider, then
+    the first model of each other family that sees the same input (a family switch); they run
+    once no script run is busy (autoencoder.results), the neighbours first."""
+    _, analyses = app_stores()
+    options = explore.family_cards(cards, card.family)
+    here = options.index(card)
+    others = [explore.default_card(explore.family_cards(cards, f)) for f in sorted({c.family for c in cards})
+              if f != card.family]
+    guesses = [c for c in others if c.any_size == card.any_size]
+    guesses += [c for c in reversed(options[max(0, here - 1) : here + 2]) if c is not card]
+    for guess in guesses:  # the last queued runs first
+        analyses.prefetch(analysis_key(guess, input_key), lambda g=guess: _shown(g, image))
+
+
+def pictures_of(card: explore.ModelCard, input_key: str, shown: Shown) -> dict[str, Callable[[], bytes]]:
+    """The PNGs the page may show of one analysis, each made (and kept) when first drawn."""
+    a, key = shown.analysis, analysis_key(card, input_key)
+    pictures = {
+        "original": lambda: shown_png(f"{input_key}/original", lambda: a.original),
+        "reconstruction": lambda: shown.reconstruction_png,
+        "error": lambda: shown_png(f"{key}/error", lambda: explore.error_map(a.original, a.reconstruction)),
+    }
+    if a.bits_map is not None:
+        pictures["bits"] = lambda: shown_png(f"{key}/bits", lambda: explore.bits_image(a.bits_map)[0])
+    return pictures
 
 
 @st.cache_data(max_entries=64, ttl=RESULT_TTL, show_spinner=False)
@@ -79,8 +123,8 @@ def gallery_thumbnail(name: str) -> bytes:
 
 
 @st.cache_data(max_entries=4, ttl=RESULT_TTL, show_spinner="Reading the image…")
-def uploaded_image(file_id: str, _data: bytes) -> np.ndarray:
-    return decode_image(_data)  # ImageError is raised, so not cached, and shown to the user
+def uploaded_image(file_id: str, _data: bytes) -> explore.Upload:
+    return explore.decode_upload(_data)  # ImageError is raised, so not cached, and shown to the user
 
 
 @st.cache_data(max_entries=24, ttl=RESULT_TTL, show_spinner="Encoding the same bytes as JPEG and WebP…")
@@ -89,8 +133,9 @@ def equal_bytes_of(input_key: str, budget: int, codec: str, _image: np.ndarray) 
 
 
 @st.cache_data(max_entries=64, ttl=RESULT_TTL, show_spinner=False)
-def compared_model(model_id: str, sha256: str, input_key: str, _image: np.ndarray) -> explore.RatePoint:
-    return explore.model_point(load_model(model_id, sha256), model_id, _image)
+def compared_model(model_id: str, sha256: str, input_key: str, _card: explore.ModelCard,
+                   _image: np.ndarray) -> explore.RatePoint:
+    return explore.model_point(load_model(_card), model_id, _image)
 
 
 @st.cache_data(max_entries=8, ttl=RESULT_TTL, show_spinner=False)
@@ -163,11 +208,15 @@ def model_ui(cards: list[explore.ModelCard]) -> tuple[explore.ModelCard, bool]:
     """Family switch, bottleneck slider and notebook view. Returns (chosen model, notebook
     toggle); dense models see 64×64 whatever the toggle says."""
     families = [f for f in explore.FAMILY_LABELS if any(c.family == f for c in cards)]
+    if st.session_state.get("family") not in families:  # its models were all left out since
+        st.session_state.pop("family", None)
     left, middle, right = st.columns([1.3, 4, 1.3], vertical_alignment="center")
     family = left.radio("Model family", families, format_func=explore.FAMILY_LABELS.get, key="family",
                         help="conv models take any size; dense models take exactly 64×64 pixels")
     options = explore.family_cards(cards, family)
     by_id = {c.id: c for c in options}
+    if st.session_state.get(f"model_{family}") not in by_id:  # a model left out since it was picked
+        st.session_state.pop(f"model_{family}", None)
     if len(options) == 1:
         middle.markdown(f"**Bottleneck:** {options[0].id} — {options[0].label}")
         model_id = options[0].id
@@ -202,18 +251,19 @@ def zoom_settings() -> tuple[float, float, int]:
 # ---------------------------------------------------------------------------------------
 # The image and the numbers
 
-def image_of(source: Source, notices) -> tuple[np.ndarray, str]:
-    """The picture to show and its name; a broken upload is explained in `notices` and the
-    last gallery pick shown instead, so the session keeps working."""
+def image_of(source: Source, notices) -> tuple[np.ndarray, str, tuple[int, int] | None]:
+    """The picture to show, its name and (uploads) the file's own size; a broken upload is
+    explained in `notices` and the last gallery pick shown instead, so the session keeps working."""
     if source.kind == "upload":
         try:
-            return uploaded_image(source.upload.file_id, source.upload.getvalue()), source.name
+            upload = uploaded_image(source.upload.file_id, source.upload.getvalue())
+            return upload.image, source.name, upload.size
         except ImageError as e:
             fallback = st.session_state.gallery
             notices.error(f"**{source.name}** cannot be used: {e}. Showing “{fallback}” instead; upload another "
                           "file or pick a sample photo.", icon=":material/error:")
-            return gallery_image(fallback), fallback
-    return gallery_image(source.name), source.name
+            return gallery_image(fallback), fallback, None
+    return gallery_image(source.name), source.name, None
 
 
 PRESENTED_TILES = ("PSNR", "SSIM", "Bytes", "Bits per pixel")  # presentation mode: the four that tell the story
@@ -247,11 +297,11 @@ def reconstruction_name(analysis: explore.Analysis) -> str:
             else "Reconstruction from the 8-bit latent")
 
 
-def show_swipe(analysis: explore.Analysis, card: explore.ModelCard, pictures: dict[str, bytes],
+def show_swipe(analysis: explore.Analysis, card: explore.ModelCard, pictures: dict[str, Callable[[], bytes]],
                presenting: bool) -> None:
     h, w = analysis.original.shape[:2]
     swipe(key="swipe_main", data=views.swipe_payload(
-        pictures["original"], pictures["reconstruction"], "Original", f"{card.id} · {analysis.scores['psnr']:.2f} dB",
+        pictures["original"](), pictures["reconstruction"](), "Original", f"{card.id} · {analysis.scores['psnr']:.2f} dB",
         left_alt=f"The original image, {w}×{h} pixels",
         right_alt=f"{reconstruction_name(analysis)} of {card.id}, {analysis.num_bytes:,} bytes",
         max_height=PRESENTATION_SWIPE_HEIGHT if presenting else "75vh"))
@@ -263,7 +313,8 @@ def error_bar_html() -> str:
                                  f"({round(top * 255)}/255)"], "|x − x̂|, mean over RGB, pixels in 0…1")
 
 
-def show_side_by_side(analysis: explore.Analysis, card: explore.ModelCard, pictures: dict[str, bytes]) -> None:
+def show_side_by_side(analysis: explore.Analysis, card: explore.ModelCard,
+                      pictures: dict[str, Callable[[], bytes]]) -> None:
     h, w = analysis.original.shape[:2]
     panels = [("original", f"Original · {w}×{h}", f"The original image, {w}×{h} pixels", None),
               ("reconstruction", f"{reconstruction_name(analysis)} · {card.id}",
@@ -277,7 +328,7 @@ def show_side_by_side(analysis: explore.Analysis, card: explore.ModelCard, pictu
                        views.colour_bar_html(explore.BITS_COLORSCALE, ["0", f"{top / 2:.2f}", f"≥ {top:.2f}"],
                                              "bits per pixel")))
     for column, (name, caption, alt, bar) in zip(st.columns(len(panels)), panels):
-        show_png(column, pictures[name], alt, caption)
+        show_png(column, pictures[name](), alt, caption)
         if bar:
             column.html(bar)
 
@@ -421,7 +472,7 @@ def show_comparison(cards: list[explore.ModelCard], image: np.ndarray, current: 
     progress = st.empty()
     for i, card in enumerate(cards):
         progress.progress(i / len(cards), text=f"Running {card.id} ({i + 1} of {len(cards)})…")
-        points.append(compared_model(card.id, card.sha256, key, compared.image))
+        points.append(compared_model(card.id, card.sha256, key, card, compared.image))
     progress.progress(1.0, text="Running JPEG and WebP at 12 qualities each…")
     codecs = {codec: codec_curve(key, codec, compared.image) for codec in explore.CODECS}
     progress.empty()
@@ -467,13 +518,18 @@ def main() -> None:
 
     source = input_ui()
     try:
-        cards = explore.model_cards()
+        cards, refused = explore.model_cards(), checked_entries()[1]
     except autoencoder.WeightsError as e:
-        st.error(f"The model list cannot be read: {e}")
+        st.error(f"The model list cannot be read: {e}. Restore weights/manifest.json from the repository.",
+                 icon=":material/error:")
         st.stop()
+    broken = st.session_state.setdefault("broken_models", {})  # id → why it failed to load, this session
+    cards = [c for c in cards if c.id not in broken]
+    left_out = refused + list(broken.values())
     if not cards:
-        st.error(f"No models in {weights_dir()}. Restore the shipped weights/ folder, or train one "
-                 "(`python -m autoencoder train`, see the README).")
+        st.error(f"No usable models in {weights_dir()}" + (f" ({'; '.join(left_out)})" if left_out else "") +
+                 ". Restore the shipped weights/ folder, or train one (`python -m autoencoder train`, see the README).",
+                 icon=":material/error:")
         st.stop()
 
     if not presenting:
@@ -488,18 +544,20 @@ def main() -> None:
         )
     card, notebook = model_ui(cards)
     notices = st.container()  # one fixed place for every note and refusal, above the pictures
+    if left_out:
+        notices.warning("Left out of the model list: " + "; ".join(left_out), icon=":material/warning:")
 
-    image, source_name = image_of(source, notices)
-    model_input = explore.model_input(image, card.any_size, notebook)
+    image, source_name, file_size = image_of(source, notices)
+    model_input = explore.model_input(image, card.any_size, notebook, file_size)
     if model_input.note:
         notices.info(model_input.note, icon=":material/info:")
     input_key = explore.image_key(model_input.image)
     try:
-        analysis = analysis_of(card.id, card.sha256, input_key, model_input.image)
+        shown = shown_analysis(card, input_key, model_input.image)
     except autoencoder.WeightsError as e:
-        notices.error(f"Model {card.id} cannot be loaded: {e}. Pick another model.", icon=":material/error:")
-        st.stop()
-    pictures = pictures_of(card.id, card.sha256, input_key, analysis)
+        broken[card.id] = f"{card.id} cannot be loaded ({e})"  # off the slider for this session, said above
+        st.rerun()
+    analysis, pictures = shown.analysis, pictures_of(card, input_key, shown)
     too_small = explore.size_notice(analysis)
     if too_small:
         notices.warning(too_small, icon=":material/warning:")
@@ -531,6 +589,12 @@ def main() -> None:
             if tab.open:
                 with tab:
                     draw[view]()
+    prefetch_neighbours(cards, card, input_key, model_input.image)
 
 
-main()
+if __name__ != "__mp_main__":  # a multiprocessing child that re-imports this script (spawn) draws no page
+    try:
+        with app_stores()[1].foreground():  # guesses for the next move wait until this run is drawn
+            main()
+    finally:
+        return_free_memory_soon()  # a second after the last run: what the runs freed goes back to the system

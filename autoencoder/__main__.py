@@ -28,5 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     return status if isinstance(status, int) else 0  # train and eval return their records
 
 
-if __name__ == "__main__":
+def console() -> None:
+    """The `autoencoder` command that `pip install .` puts on the PATH (pyproject.toml)."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console()

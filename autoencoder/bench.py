@@ -184,10 +184,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.app:
         from . import bench_app
 
-        rows = bench_app.bench_app()
+        rows = bench_app.bench_app() + bench_app.cold_costs()
         ratio = bench_app.jpeg_ratio(to_uint8(kodak_sized_photo()), args.repeats, timed)
         print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; server time per script run")
         failures = bench_app.report(rows, ratio)
+        if peak_rss_mb() > bench_app.TARGET_RSS_MB:
+            failures.append(f"peak memory {peak_rss_mb():.0f} MB > {bench_app.TARGET_RSS_MB} MB (the app's server)")
         rows.append(ratio)
     elif args.training:
         configs = args.configs or sorted(CONFIGS.glob("*.json"))
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         failures = report_training(rows) if args.training else report_inference(rows)
     rss = peak_rss_mb()
     print(f"peak resident memory: {rss:.0f} MB")
-    if rss > TARGET_RSS_MB and not args.training:  # the memory target is the app's
+    if rss > TARGET_RSS_MB and not args.training and not args.app:  # the models' target (--app has its own)
         failures.append(f"peak memory {rss:.0f} MB > {TARGET_RSS_MB} MB")
     for f in failures:
         print("MISSED TARGET:", f)

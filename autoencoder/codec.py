@@ -108,8 +108,11 @@ def image_of(model: CodecAutoencoder, s: Symbols, height: int, width: int) -> to
 def bits_map(model: CodecAutoencoder, s: Symbols, height: int, width: int) -> torch.Tensor:
     """(height, width): each latent position's bits over its 8×8 pixels, plus each hyper-latent
     position's over its 32×32: the map sums to the coded bits (padding aside)."""
-    tables = model.prior.pmf_table[:, None, None, :] if s.z is None else model.gaussian_table[s.scale_index]
-    per_pixel = table_bits(tables, s.y).sum(0) / 64.0  # (h, w)
+    if s.z is None:
+        y_bits = table_bits(model.prior.pmf_table[:, None, None, :], s.y)
+    else:
+        y_bits = table_bits(model.gaussian_table, s.y, index=s.scale_index)
+    per_pixel = y_bits.sum(0) / 64.0  # (h, w)
     if s.z is not None:
         z_bits = table_bits(model.hyper_prior.pmf_table[:, None, None, :], s.z).sum(0) / 1024.0
         h, w = per_pixel.shape

@@ -8,6 +8,7 @@ Every image leaves this module as RGB: a uint8 numpy array (H, W, 3) or a float 
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -15,13 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 ACCEPTED = "PNG, JPEG, WebP, BMP, GIF or TIFF"
+PILLOW_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # the only decoders opened: ACCEPTED, by Pillow's names
 MAX_DECODE_PIXELS = 50_000_000  # refuse to decode more than this (decompression bombs)
+MAX_DECODE_MB = 160  # decoded pixel data per image: 50 MP of 8-bit RGB is 150 MB
 MAX_ASPECT_RATIO = 32  # a 32:1 panorama is fine; a 10000×2 strip is not a picture
 MIN_SIDE = 2  # a 1-pixel-wide image has nothing to reconstruct
+# Pillow refuses PNG text and colour-profile chunks over 1 MB by default (a guard against
+# zlib bombs); camera and print workflows embed ICC profiles of a few MB. 8 MB keeps the guard.
+PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, 8 * 1024 * 1024)
 _PIXEL_LIMIT = f"at most {MAX_DECODE_PIXELS:,} pixels ({MAX_DECODE_PIXELS / 1e6:g} megapixels) are accepted"
 
 
@@ -32,41 +38,117 @@ class ImageError(ValueError):
 # ---------------------------------------------------------------------------------------
 # Decoding
 
+def _float_top(a: np.ndarray) -> float:
+    """The value a float or 32-bit integer image means as full white: 1.0 for images in 0…1
+    (a few stray values above 1 are clipped, not taken as a sign of 0…255), 255 for images in
+    0…255, 65535 for 16-bit data stored wider, else the largest value. Read from a sample of
+    at most ~1 M values, so a 50-megapixel float image costs no sorted copy of itself."""
+    sample = a.reshape(-1)[:: max(1, a.size // 1_000_000)].astype(np.float64)
+    finite = sample[np.isfinite(sample)]
+    if finite.size == 0:
+        return 1.0
+    high = float(np.percentile(finite, 99.9))
+    for scale in (1.0, 255.0, 65535.0):
+        if high <= scale * 1.01:
+            return scale
+    return float(finite.max())
+
+
+def _scaled_to_8_bits(img: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit integer or float single-channel image → 8-bit L, scaled (not clipped,
+    as Pillow's convert would), NaN as black; converted 256 rows at a time, so the float
+    temporaries stay small whatever the image's size."""
+    a = np.asarray(img)
+    top = 65535.0 if img.mode.startswith("I;16") else _float_top(a)
+    out = np.empty(a.shape, dtype=np.uint8)
+    for row in range(0, a.shape[0], 256):
+        block = a[row : row + 256].astype(np.float32) * np.float32(255.0 / top) + np.float32(0.5)
+        out[row : row + 256] = np.clip(np.nan_to_num(block, nan=0.0), 0, 255)
+    return Image.fromarray(out, mode="L")
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any Pillow mode → 8-bit RGB: alpha composited on white, 16-bit scaled, CMYK converted."""
+    """Any Pillow mode → 8-bit RGB: alpha composited on white, 16-bit and float scaled (NaN as
+    black), CMYK converted, an embedded ICC profile converted to sRGB."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # Pillow's convert("L") clips 16-bit values instead of scaling them.
-        a = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
-        if img.mode == "F" and a.max() <= 1.0:
-            top = 1.0
-        a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        img = Image.fromarray(a, mode="L")
+        img = _scaled_to_8_bits(img)
+    icc = img.info.get("icc_profile")
+    if icc and img.mode in ("RGB", "RGBA", "L", "CMYK"):
+        img = _to_srgb(img, icc)
     if img.mode == "P":
         img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    return img.convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def decode_image(source: bytes | str | Path | io.IOBase) -> np.ndarray:
+def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
+    """Pixels in an embedded colour profile → sRGB, as a browser shows them. A profile that
+    littleCMS cannot read is ignored (the pixels are kept as they are)."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        mode = "RGBA" if img.mode == "RGBA" else "RGB"
+        return ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode=mode)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return img
+
+
+_JPEG_END = b"\xff\xd9"
+
+
+def _read_bytes(source: bytes | str | Path | io.IOBase) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    if isinstance(source, (str, Path)):
+        return Path(source).read_bytes()
+    return source.read()
+
+
+def decode_image(source: bytes | str | Path | io.IOBase, max_side: int | None = None) -> np.ndarray:
     """Decode an image file (path, bytes or file object) to RGB uint8 (H, W, 3).
 
-    EXIF orientation is applied; palette, alpha, CMYK, grayscale and 16-bit images are
-    converted; animated files give their first frame. Raises ImageError with a message
-    fit to show a user for anything that is not a usable picture.
+    Only ACCEPTED formats are opened (whatever the file is called). EXIF orientation is
+    applied; palette, alpha, CMYK, grayscale, 16-bit and float images are converted, embedded
+    colour profiles to sRGB; animated files give their first frame; a JPEG that lacks only its
+    end marker is read as every viewer reads it. Sizes are checked from the header, before
+    any pixel is decoded: at most MAX_DECODE_PIXELS pixels and MAX_DECODE_MB of decoded data.
+
+    max_side: the caller needs no more than this many pixels on the longest side (the app: its
+    models see at most 1024); a JPEG is then decoded at 1/2, 1/4 or 1/8 scale straight from
+    its data (Pillow's draft mode), which is how a 20 KB file claiming 8000×6000 costs little.
+    Raises ImageError with a message fit to show a user for anything that is not a usable picture.
     """
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
+    data = _read_bytes(source)
+    try:
+        return _decode(data, max_side)
+    except ImageError as e:
+        if "truncated" not in str(e) or data[:2] != b"\xff\xd8" or data.endswith(_JPEG_END):
+            raise
+        # A JPEG that may lack only its end marker: read it with the marker added. Where data
+        # is missing too, libjpeg fills the missing blocks with flat grey (128), so a flat grey
+        # last block means a file cut short, which stays refused.
+        image = _decode(data + _JPEG_END, max_side)
+        if (image[-8:, -8:] == 128).all() and not (image == 128).all():
+            raise
+        return image
+
+
+def _decode(data: bytes, max_side: int | None) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             # Pillow warns from 89 MP and refuses from 179 MP in its own words; the size check
             # below refuses from MAX_DECODE_PIXELS in ours, so its warning is not needed.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(source)
+            img = Image.open(io.BytesIO(data), formats=PILLOW_FORMATS)
             check_size(*img.size)
+            check_decoded_bytes(img)
+            if max_side is not None and img.format == "JPEG" and max(img.size) > max_side:
+                scale = max(img.size) / max_side  # draft keeps every side ≥ the requested one
+                img.draft(img.mode, (math.ceil(img.size[0] / scale), math.ceil(img.size[1] / scale)))
             img.seek(0)
             img.load()
             img = ImageOps.exif_transpose(img)
@@ -79,10 +161,25 @@ def decode_image(source: bytes | str | Path | io.IOBase) -> np.ndarray:
         size = f"{int(pixels.group(1)):,} pixels" if pixels else "more pixels than Pillow will open"
         raise ImageError(f"the image has {size}; {_PIXEL_LIMIT}") from e
     except UnidentifiedImageError as e:
-        raise ImageError(f"this file is not an image Pillow can read; accepted formats: {ACCEPTED}") from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"this file is not an image in an accepted format ({ACCEPTED})") from e
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
         raise ImageError(f"the image file is damaged or truncated ({e}); accepted formats: {ACCEPTED}") from e
     return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3,
+                    "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4, "I": 4, "F": 4}
+
+
+def check_decoded_bytes(img: Image.Image) -> None:
+    """Refuse an image whose decoded pixels alone would exceed MAX_DECODE_MB (16-bit and float
+    files hold 2–4× the bytes of an 8-bit one of the same size), from the header alone."""
+    per_pixel = _BYTES_PER_PIXEL.get(img.mode, 2 if img.mode.startswith("I;16") else 8)
+    megabytes = img.size[0] * img.size[1] * per_pixel / 1e6
+    if megabytes > MAX_DECODE_MB:
+        raise ImageError(f"the image is {img.size[0]}×{img.size[1]} {img.mode} pixels, {megabytes:,.0f} MB once "
+                         f"decoded; at most {MAX_DECODE_MB} MB are accepted (an 8-bit RGB image of "
+                         f"{MAX_DECODE_MB * 1e6 / 3 / 1e6:.0f} megapixels)")
 
 
 def check_size(width: int, height: int) -> None:

@@ -59,13 +59,18 @@ def tabulate(cdf) -> torch.Tensor:
     return torch.from_numpy(quantize_pmf((values[..., 1:] - values[..., :-1]).numpy()))
 
 
-def table_bits(table: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
+def table_bits(table: torch.Tensor, symbols: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
     """−log2 of each symbol's probability in the integer table(s) it is coded with: what the
-    range coder spends on it (to a fraction of a bit per file). table: (..., TABLE_SIZE)
-    broadcast against symbols (...); symbols already clamped to [-SUPPORT, SUPPORT]."""
-    table = table.expand(*symbols.shape, table.shape[-1])
-    counts = torch.gather(table, -1, (symbols.long() + SUPPORT)[..., None])[..., 0].double()
-    return -torch.log2(counts / TABLE_TOTAL)
+    range coder spends on it (to a fraction of a bit per file). symbols (...) already clamped to
+    [-SUPPORT, SUPPORT]; table: (..., TABLE_SIZE) broadcast against them, or with `index` (...)
+    a stack (K, TABLE_SIZE) from which index picks each symbol's table (read entry by entry: a
+    gathered copy of the tables would take C·h·w·TABLE_SIZE integers, 4 GB for a 1 MP image)."""
+    if index is None:
+        table = table.expand(*symbols.shape, table.shape[-1])
+        counts = torch.gather(table, -1, (symbols.long() + SUPPORT)[..., None])[..., 0]
+    else:
+        counts = table[index.long(), symbols.long() + SUPPORT]
+    return -torch.log2(counts.double() / TABLE_TOTAL)
 
 
 # ---------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from torch import nn
 
 from . import aez, metrics
 from .baselines import Encoded, best_within_bytes, codec_ladder, pillow_roundtrip
-from .data import IMAGE_SUFFIXES, center_square, gallery_names, limit_size, to_tensor, to_uint8
+from .data import IMAGE_SUFFIXES, center_square, decode_image, gallery_names, limit_size, to_tensor, to_uint8
 from .codec import compress, decompress
 from .evaluate import TILE, crop_to_tiles, model_outputs, score
 from .latent import QuantizedLatent
@@ -131,20 +131,41 @@ class ModelInput:
     note: str | None  # what was done to the user's image, in words; None if nothing
 
 
-def model_input(image: np.ndarray, any_size: bool, notebook: bool) -> ModelInput:
+def model_input(image: np.ndarray, any_size: bool, notebook: bool,
+                original_size: tuple[int, int] | None = None) -> ModelInput:
     """The user's image → what a model sees: capped at MAX_SIDE for conv models, the centre
-    square at 64×64 for dense models (and for any model in the 'notebook' view)."""
+    square at 64×64 for dense models (and for any model in the 'notebook' view).
+    original_size: (width, height) of the file, where `image` was already decoded smaller."""
     h, w = image.shape[:2]
+    w0, h0 = original_size or (w, h)
     if notebook or not any_size:
         who = "Dense models see" if not any_size else "The notebook view shows"
         side = NOTEBOOK_SIDE
         return ModelInput(center_square(image, side),
-                          f"{who} the centre square of the {w}×{h} image, resized to {side}×{side}.")
+                          f"{who} the centre square of the {w0}×{h0} image, resized to {side}×{side}.")
     capped, downscaled = limit_size(image, MAX_SIDE)
-    if not downscaled:
+    if not downscaled and (w0, h0) == (w, h):
         return ModelInput(image, None)
-    return ModelInput(capped, f"The image is {w}×{h}; the model sees it downscaled to "
+    return ModelInput(capped, f"The image is {w0}×{h0}; the model sees it downscaled to "
                               f"{capped.shape[1]}×{capped.shape[0]} (longest side at most {MAX_SIDE} px).")
+
+
+@dataclass(frozen=True)
+class Upload:
+    image: np.ndarray  # uint8 (H, W, 3), longest side at most MAX_SIDE: all any model here sees
+    size: tuple[int, int]  # (width, height) of the file itself
+
+
+def decode_upload(data: bytes) -> Upload:
+    """An uploaded file → its picture at the size the app uses (JPEGs decoded straight at a
+    reduced scale), and the file's own size for the words shown. ImageError says why not."""
+    image = decode_image(data, max_side=MAX_SIDE)
+    with Image.open(io.BytesIO(data)) as header:  # opened fine just now; its size is the file's
+        size = header.size
+    h, w = image.shape[:2]
+    if (size[0] >= size[1]) != (w >= h):  # EXIF rotation turned it
+        size = size[::-1]
+    return Upload(limit_size(image, MAX_SIDE)[0], size)
 
 
 def image_key(image: np.ndarray) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import platform
 import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -51,3 +53,35 @@ def resolve_precision(requested: str, device: torch.device) -> str:
         print(f"warning: bfloat16 autocast is emulated on this {device.type} ({cpu_name()}) and trains "
               "slower than float32; --precision auto picks float32 here", file=sys.stderr)
     return requested
+
+
+def return_free_memory() -> None:
+    """Give memory that is free inside the process back to the system (Linux, glibc).
+
+    glibc keeps what a thread frees in that thread's arena for reuse; a server whose script
+    runs move between threads keeps growing that way (1.9 GB resident that held 0.6 GB live
+    in a measurement here). malloc_trim(0) hands the free pages back: ~0.1 s after a large
+    computation, microseconds otherwise. Elsewhere this does nothing.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+_memory_timer: threading.Timer | None = None
+_memory_lock = threading.Lock()
+
+
+def return_free_memory_soon(delay_s: float = 1.0) -> None:
+    """return_free_memory once nothing has asked again for `delay_s` seconds, in a background
+    thread: the app asks after every script run without adding the trim (up to ~0.1 s) to it."""
+    global _memory_timer
+    with _memory_lock:
+        if _memory_timer is not None:
+            _memory_timer.cancel()
+        _memory_timer = threading.Timer(delay_s, return_free_memory)
+        _memory_timer.daemon = True
+        _memory_timer.start()

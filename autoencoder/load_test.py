@@ -28,14 +28,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import bench_app
 from .hardware import cpu_name
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TARGET_SLIDER_P95_S = 2.0
-TARGET_RSS_MB = 2500
+TARGET_RSS_MB = bench_app.TARGET_RSS_MB
 UPLOAD_SIDES = (320, 480, 640, 800)  # the photos each session uploads in turn
 
 
@@ -65,18 +66,21 @@ def visitor_photo(side: int, seed: int) -> bytes:
 
 
 class Server:
-    """`streamlit run app.py` on a free port, stopped on exit."""
+    """`streamlit run app.py` on a free port with `env` added to this process's environment;
+    stop() ends it (the browser tests serve the app the same way)."""
 
-    def __init__(self, log: Path):
+    def __init__(self, log: Path, env: dict[str, str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log
         self.log = open(log, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(self.port), "--server.address",
              "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=APP.parent, stdout=self.log, stderr=subprocess.STDOUT, env=os.environ.copy())
+            cwd=APP.parent, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
 
     def wait_healthy(self, timeout: float = 90) -> None:
+        """Until /_stcore/health answers; RuntimeError with the log's end if it never does."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -88,7 +92,8 @@ class Server:
             if self.process.poll() is not None:
                 break
             time.sleep(0.5)
-        raise SystemExit(f"streamlit did not start; see {self.log.name}")
+        self.log.flush()
+        raise RuntimeError(f"streamlit did not start: {self.log_path.read_text(errors='replace')[-2000:]}")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -176,7 +181,10 @@ def main(argv: list[str] | None = None) -> dict:
     memory: list[tuple[float, float]] = []
     stop = threading.Event()
     try:
-        server.wait_healthy()
+        try:
+            server.wait_healthy()
+        except RuntimeError as e:
+            raise SystemExit(str(e)) from None
         start = time.monotonic()
 
         def sample() -> None:
@@ -210,7 +218,9 @@ def main(argv: list[str] | None = None) -> dict:
         "latency_s": {k: {"n": len(v), "p50": round(percentile(v, 50), 3), "p95": round(percentile(v, 95), 3)}
                       for k, v in by_kind.items()},
         "rss_mb": {"start": round(during[0]) if during else None, "max": round(max(during)) if during else None,
-                   "end_of_sessions": round(during[-1]) if during else None, "after_close": round(rss_after)},
+                   "end_of_sessions": round(during[-1]) if during else None, "after_close": round(rss_after),
+                   # the largest in each quarter of the run: flat when the caches are bounded
+                   "max_by_quarter": [round(max(q)) for q in np.array_split(np.array(during), 4) if q.size]},
     }
     print(f"{result['cpu']}: {args.sessions} Chromium sessions for {args.seconds:g} s, {len(records)} interactions, "
           f"{len(errors)} errors")
@@ -218,7 +228,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {kind:10} n={figures['n']:4}  p50 {figures['p50']:.2f} s  p95 {figures['p95']:.2f} s")
     r = result["rss_mb"]
     print(f"  server RSS: {r['start']} MB at start, {r['max']} MB at most, {r['end_of_sessions']} MB when the sessions "
-          f"ended, {r['after_close']} MB 5 s after they closed")
+          f"ended, {r['after_close']} MB 5 s after they closed; largest in each quarter of the run: "
+          f"{', '.join(str(m) for m in r['max_by_quarter'])} MB")
     for e in errors:
         print("  ERROR", e)
     failures = [f"{len(errors)} errors"] if errors else []

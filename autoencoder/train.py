@@ -22,6 +22,7 @@ import os
 import shlex
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -235,7 +236,27 @@ def validate_bpp(model: torch.nn.Module, crops: torch.Tensor, device: torch.devi
     return bits / (crops.shape[0] * crops.shape[-2] * crops.shape[-1])
 
 
+@contextmanager
+def _process_settings():
+    """What training sets for the whole process (threads, flushing denormal floats to zero, the
+    global random seed) is put back when it ends: a caller in the same process (a test, a
+    notebook, the app) keeps its own. Denormals return to IEEE behaviour, the process default."""
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            torch.set_flush_denormal(False)
+            torch.set_num_threads(threads)
+
+
 def main(argv: list[str] | None = None) -> dict:
+    """Train one model (see build_parser); returns its manifest entry (empty on ranks > 0)."""
+    with _process_settings():
+        return _train(argv)
+
+
+def _train(argv: list[str] | None) -> dict:
     args = build_parser().parse_args(argv)
     options = resolve_options(args)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from test_explore import _png_header, bad_uploads, photo
 from app_models import make_app_weights
+from corpus import IMAGE_CASES, MANIFEST_CASES, WHOLE_MANIFEST_CASES, break_model
+from test_explore import _png_header, bad_uploads, photo
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -299,3 +301,55 @@ def test_uploads_in_every_accepted_format_are_converted(app):
         assert_healthy(app)
         assert not app.error, (name, [e.value for e in app.error])
         assert original_size(app) == size, name
+
+
+# ---------------------------------------------------------------------------------------
+# Issue 16's corpus through the page: a damaged model is left out, the page keeps working.
+
+@pytest.fixture
+def app_with(app_weights, tmp_path, monkeypatch):
+    """(case → the app run on a copy of the tiny weights with conv-c16, the default, damaged)."""
+    def run(case) -> AppTest:
+        folder = tmp_path / "weights"
+        shutil.copytree(app_weights, folder)
+        break_model(folder, "conv-c16", case)
+        monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(folder))
+        return AppTest.from_file(APP, default_timeout=90).run()
+    return run
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST_CASES))
+def test_a_damaged_model_is_left_out_with_its_reason_and_the_rest_works(app_with, name):
+    case = MANIFEST_CASES[name]
+    at = app_with(case)
+    assert_healthy(at)
+    (warning,) = [w.value for w in at.warning if "Left out of the model list" in w.value]
+    assert case.words in warning and "conv-c16" in warning
+    assert any("**Bottleneck:** conv-c4" in m.value for m in at.markdown)  # the one conv model left
+    assert swipes(at)[0]["right_label"].startswith("conv-c4 · ")
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE_MANIFEST_CASES))
+def test_a_manifest_that_is_no_model_list_gives_one_clear_error(app_weights, tmp_path, monkeypatch, name):
+    text, words = WHOLE_MANIFEST_CASES[name]
+    folder = tmp_path / "weights"
+    shutil.copytree(app_weights, folder)
+    (folder / "manifest.json").write_text(text)
+    monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(folder))
+    at = AppTest.from_file(APP, default_timeout=90).run()
+    assert not at.exception
+    assert words in at.error[0].value and "The model list cannot be read" in at.error[0].value
+    assert len(at.sidebar.image) == 6  # the sidebar still works
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_CASES))
+def test_odd_image_files_through_the_page(app, name):
+    case = IMAGE_CASES[name]
+    app.file_uploader(key="upload").upload("odd-file.png", case.data(), "application/octet-stream")
+    app.run()
+    assert_healthy(app)
+    if case.words is None:
+        assert not app.error, [e.value for e in app.error]
+        assert original_size(app) != "512×512"
+    else:
+        assert case.words in app.error[0].value and app.error[0].value.startswith("**odd-file.png** cannot be used")

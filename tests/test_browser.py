@@ -6,34 +6,21 @@ browser download is not used). Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from test_explore import photo
 from app_models import make_app_weights
+from autoencoder.load_test import CHROMIUM, CHROMIUM_ARGS, Server
+from test_explore import photo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 120_000  # a first run loads torch and the models on a busy CPU
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,52 +30,38 @@ def server(tmp_path_factory):
         pytest.skip(f"no Chromium at {CHROMIUM}: install it with `apt-get install -y chromium`")
     pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
     folder = tmp_path_factory.mktemp("browser")
-    weights = make_app_weights(folder)
-    port = free_port()
-    env = {**os.environ, "AUTOENCODER_WEIGHTS": str(weights), "OMP_NUM_THREADS": "1"}
-    log = open(folder / "streamlit.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    served = Server(folder / "streamlit.log", {"AUTOENCODER_WEIGHTS": str(make_app_weights(folder)),
+                                               "OMP_NUM_THREADS": "1"})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield url
+        served.wait_healthy(60)
+        yield served.url
+    except RuntimeError as e:
+        pytest.fail(str(e))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        served.stop()
 
 
-@pytest.fixture
-def page(server):
+@contextmanager
+def browser_page(url: str, width: int, height: int):
+    """A Chromium page of width × height at `url`, once the app's numbers are drawn."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page = browser.new_page(viewport={"width": width, "height": height})
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(server)
+        page.goto(url)
         page.wait_for_selector("[data-testid=stMetric]")
         settle(page)
         yield page
         browser.close()
+
+
+@pytest.fixture
+def page(server):
+    with browser_page(server, 1500, 1100) as page:
+        yield page
 
 
 def settle(page) -> None:
@@ -185,14 +158,7 @@ def test_bad_upload_shows_an_error_and_compare_all_works(page, tmp_path):
 
 
 def test_presentation_mode_fits_a_1280x800_projector(server):
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(f"{server}/?present=true")
+    with browser_page(f"{server}/?present=true", 1280, 800) as page:
         page.wait_for_selector(".swipe-frame img")
         settle(page)
         page.mouse.move(640, 790)  # no tooltip over the screenshot
@@ -206,4 +172,3 @@ def test_presentation_mode_fits_a_1280x800_projector(server):
         assert float(value.evaluate("v => parseFloat(getComputedStyle(v).fontSize)")) >= 36  # readable from the back
         frame = page.locator(".swipe-frame").first.bounding_box()
         assert frame["y"] + frame["height"] <= 800 and frame["height"] >= 400  # large, and not cut off
-        browser.close()

@@ -138,3 +138,21 @@ def test_two_process_gloo_ddp_smoke(image_folder, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     entry = pretrained.model_info("conv-c4", tmp_path)
     assert entry["training"]["processes"] == 2 and entry["training"]["images_seen"] == 8
+
+
+def test_training_leaves_the_process_settings_as_it_found_them(image_folder, tmp_path):
+    """train.main sets threads, denormal flushing and the seed for its run only: a caller in
+    the same process keeps its own (hypothesis, for one, needs subnormal floats)."""
+    import numpy as np
+
+    torch.set_num_threads(2)
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    train.main(["--id", "conv-c4", "--model", "latent_channels=4", "--model", "width=8", "--model", "depth=1",
+                "--crop", "32", "--data", str(image_folder), "--steps", "2", "--batch-size", "2", "--val-every", "0",
+                "--out", str(tmp_path), "--checkpoint", str(tmp_path / "ck.pt"), "--no-progress", "--threads", "1"])
+    assert torch.get_num_threads() == 2
+    assert torch.equal(torch.rand(3), expected_next)  # the global random stream goes on where it was
+    tiny = np.float32(1e-40)  # a subnormal float32: flushed to zero if denormals were still flushed
+    assert torch.tensor([tiny]) * 1 != 0

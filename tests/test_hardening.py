@@ -1,0 +1,220 @@
+"""Issue 16 in the package: every case of tests/corpus.py refused with its words (or decoded
+right), devices and FIFOs refused at once, memory per upload bounded, and the manifest loader
+and image decoder fuzzed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import autoencoder as ae
+from autoencoder import explore, pretrained
+from autoencoder.data import ImageError, decode_image
+from conftest import REPO
+from corpus import (IMAGE_CASES, MANIFEST_CASES, WHOLE_MANIFEST_CASES, break_model, encoded, float_tiff, jpeg_claiming,
+                    large_png, sixteen_bit_png, smooth)
+
+
+@pytest.fixture
+def folder(tiny_weights, tmp_path):
+    copy = tmp_path / "weights"
+    shutil.copytree(tiny_weights, copy)
+    return copy
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST_CASES))
+def test_a_damaged_entry_is_refused_with_its_reason_and_the_other_models_still_load(folder, name):
+    case = MANIFEST_CASES[name]
+    break_model(folder, "conv-c4", case)
+    if case.at_load:
+        assert "conv-c4" in pretrained.list_models(folder)
+    else:
+        assert pretrained.list_models(folder) == ["dense-d16"]
+        (reason,) = pretrained.checked_entries(folder)[1]
+        assert case.words in reason and "conv-c4" in reason
+    with pytest.raises(ae.WeightsError) as refused:
+        ae.load_pretrained("conv-c4", folder)
+    assert case.words in str(refused.value)
+    assert str(folder) not in str(refused.value)  # the file is named as the manifest names it, never resolved
+    if name.startswith("link"):
+        assert "/dev" not in str(refused.value) and "/etc" not in str(refused.value)
+    ae.load_pretrained("dense-d16", folder)
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE_MANIFEST_CASES))
+def test_a_manifest_that_is_not_a_model_list_is_refused_as_a_whole(folder, name):
+    text, words = WHOLE_MANIFEST_CASES[name]
+    (folder / "manifest.json").write_text(text)
+    with pytest.raises(ae.WeightsError) as refused:
+        pretrained.list_models(folder)
+    assert words in str(refused.value)
+
+
+@pytest.mark.parametrize("name", ["FIFO", "link to /dev/zero"])
+def test_devices_and_fifos_are_refused_within_a_second(folder, name):
+    """In a fresh process (nothing warm), timed inside it; a reader that blocked would hang."""
+    break_model(folder, "conv-c4", MANIFEST_CASES[name])
+    script = textwrap.dedent(f"""
+        import time
+        from autoencoder import WeightsError, load_pretrained
+        from pathlib import Path
+        start = time.perf_counter()
+        try:
+            load_pretrained("conv-c4", Path({str(folder)!r}))
+        except WeightsError as e:
+            print(round(time.perf_counter() - start, 3), e)
+    """)
+    answer = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    seconds, _, message = answer.stdout.strip().partition(" ")
+    assert MANIFEST_CASES[name].words in message, answer.stderr[-2000:]
+    assert float(seconds) < 1.0
+
+
+def test_config_bounds_admit_every_shipped_model():
+    for entry in pretrained.read_manifest(pretrained.weights_dir())["models"]:
+        pretrained.check_entry(entry)  # raises if a shipped model fell outside the schema
+
+
+# ---------------------------------------------------------------------------------------
+# Images
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_CASES))
+def test_odd_image_files_are_decoded_right_or_refused_in_our_words(name):
+    case = IMAGE_CASES[name]
+    if case.words is not None:
+        with pytest.raises(ImageError) as refused:
+            decode_image(case.data())
+        assert case.words in str(refused.value)
+        assert "DOS attack" not in str(refused.value)
+    else:
+        rgb = decode_image(case.data())
+        assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
+        assert case.check(rgb), name
+
+
+def test_a_jpeg_claiming_8000x6000_is_decoded_at_a_fraction_for_the_app():
+    upload = explore.decode_upload(jpeg_claiming(8000, 6000))
+    assert upload.size == (8000, 6000)
+    assert max(upload.image.shape[:2]) == explore.MAX_SIDE  # decoded at 1/4 (2000×1500), then cut to 1024
+
+
+def test_uploads_report_the_file_size_after_exif_rotation():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    upload = explore.decode_upload(encoded(Image.fromarray(smooth(1200, 1800)), "JPEG", exif=exif))
+    assert upload.size == (1200, 1800) and upload.image.shape[:2] == (1024, 683)
+
+
+MEMORY_CASES = {  # each ≤ 50 MB on disk
+    "JPEG claiming 8000×6000": lambda: jpeg_claiming(8000, 6000),
+    "16-bit PNG 7000×7000": lambda: sixteen_bit_png(7000),
+    "8-bit RGB PNG 7000×7000": lambda: large_png(7000),
+    "float TIFF 6000×6000": lambda: float_tiff(np.tile(np.arange(6000, dtype=np.float32) // 100 / 59, (6000, 1)),
+                                               compression="tiff_adobe_deflate"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MEMORY_CASES))
+def test_an_upload_costs_at_most_600_mb_of_memory(name, tmp_path):
+    """Peak resident memory of decoding one upload the way the app does, in a fresh process
+    that does nothing else, above what it held after reading the file."""
+    data = MEMORY_CASES[name]()
+    assert len(data) <= 50 * 1024 * 1024
+    (tmp_path / "upload").write_bytes(data)
+    script = textwrap.dedent(f"""
+        import resource
+        from pathlib import Path
+        from autoencoder import explore
+        from autoencoder.data import ImageError
+        data = Path({str(tmp_path / "upload")!r}).read_bytes()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            explore.decode_upload(data)
+            outcome = "decoded"
+        except ImageError as e:
+            outcome = str(e)
+        print(round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024), outcome)
+    """)
+    answer = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    extra, outcome = answer.stdout.strip().split(" ", 1)
+    assert int(extra) <= 600, (name, extra, outcome, answer.stderr[-1000:])
+
+
+# ---------------------------------------------------------------------------------------
+# Fuzzing
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+                    max_leaves=12)
+ENTRY_KEYS = ("id", "family", "config", "file", "sha256", "ratio", "latent_channels", "latent_dim", "prior", "lmbda",
+              "bpp_kodak")
+CONFIG_KEYS = ("latent_channels", "width", "depth", "linear_kernel", "refine_width", "refine_depth", "latent_dim",
+               "hidden", "image_size", "prior", "hyper_channels", "hyper_width")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.dictionaries(st.sampled_from(ENTRY_KEYS), JSON, max_size=3),
+       config=st.dictionaries(st.sampled_from(CONFIG_KEYS), JSON | st.integers(-5, 5000), max_size=3),
+       extra_entry=JSON)
+def test_the_manifest_loader_only_ever_refuses_with_a_weights_error(tiny_weights, tmp_path_factory, changes, config,
+                                                                    extra_entry):
+    folder = tmp_path_factory.mktemp("fuzz")
+    manifest = json.loads((tiny_weights / "manifest.json").read_text())
+    entry = manifest["models"][0]
+    entry.update(changes)
+    if isinstance(entry.get("config"), dict):
+        entry["config"].update(config)
+    manifest["models"].append(extra_entry)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    good, refused = pretrained.checked_entries(folder)
+    assert len(good) + len(refused) == len(manifest["models"])
+    for model_id in [e["id"] for e in good]:
+        try:
+            pretrained.count_parameters(pretrained.model_info(model_id, folder)["family"],
+                                        pretrained.model_info(model_id, folder)["config"])
+        except ae.WeightsError:
+            pass  # a later duplicate of the id may be the one model_info finds
+
+
+_SEEDS = {"png": encoded(Image.fromarray(smooth(24, 32)), "PNG"),
+          "jpeg": encoded(Image.fromarray(smooth(24, 32)), "JPEG"),
+          "gif": encoded(Image.fromarray(smooth(24, 32)).convert("P"), "GIF"),
+          "tiff": encoded(Image.fromarray(smooth(24, 32)), "TIFF"),
+          "webp": encoded(Image.fromarray(smooth(24, 32)), "WEBP"),
+          "bmp": encoded(Image.fromarray(smooth(24, 32)), "BMP")}
+
+
+@settings(max_examples=400, deadline=None)
+@given(seed=st.sampled_from(sorted(_SEEDS)), edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)),
+                                                              max_size=6), cut=st.integers(0, 10**6))
+def test_decoding_a_damaged_file_gives_a_picture_or_an_image_error(seed, edits, cut):
+    data = bytearray(_SEEDS[seed])
+    for where, value in edits:
+        data[where % len(data)] = value
+    data = bytes(data[: max(1, len(data) - cut % 64)])
+    try:
+        rgb = decode_image(data)
+    except ImageError as e:
+        assert str(e)
+        return
+    assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3 and min(rgb.shape[:2]) >= 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_random_bytes_never_crash_the_decoder(data):
+    try:
+        decode_image(data)
+    except ImageError:
+        pass
