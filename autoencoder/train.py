@@ -205,13 +205,37 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: t
     return loss
 
 
-def learning_rate(step: int, options: dict) -> float:
-    """Linear warm-up, then cosine decay to 5 % of the peak."""
+LR_FLOOR = 0.05  # the schedule ends at this fraction of the peak
+
+
+def learning_rate(step: int, options: dict, extended_at: tuple[int, float] | None = None) -> float:
+    """Linear warm-up, then cosine decay to LR_FLOOR of the peak at options["steps"].
+
+    extended_at: (step, lr) where a resumed run was given more steps than the checkpoint's
+    schedule had: from there the rate decays by a new half cosine from that lr to the floor
+    over the remaining steps, instead of jumping back up the longer cosine (continuous)."""
     peak, warm, total = options["lr"], options["warmup_steps"], options["steps"]
+    floor = LR_FLOOR * peak
+    if extended_at is not None:
+        start, start_lr = extended_at
+        progress = (step - start) / max(1, total - start)
+        return floor + (start_lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
     if step < warm:
         return peak * (step + 1) / warm
     progress = (step - warm) / max(1, total - warm)
-    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def resumed_schedule(state: dict, step: int, options: dict) -> tuple[int, float] | None:
+    """Where a resumed run's schedule bends (learning_rate's extended_at), from the checkpoint's
+    record of the schedule it ran: unchanged when this run has as many steps (an interrupted run
+    goes on as if never stopped) or is still warming up (the warm-up does not depend on the
+    total); else from this step and rate down to the floor at the new total."""
+    schedule = json.loads(state.get("schedule", "null")) or {"steps": options["steps"], "extended_at": None}
+    extended = tuple(schedule["extended_at"]) if schedule["extended_at"] else None
+    if schedule["steps"] == options["steps"] or (extended is None and step < options["warmup_steps"]):
+        return extended
+    return step, learning_rate(step, {**options, "steps": schedule["steps"]}, extended)
 
 
 @torch.no_grad()
@@ -301,7 +325,7 @@ def _train(argv: list[str] | None) -> dict:
     optimizer = make_optimizer(model, options)
 
     checkpoint = args.checkpoint or Path("runs") / options["id"] / "checkpoint.pt"
-    step, elapsed, val_history = 0, 0.0, []
+    step, elapsed, val_history, extended_at = 0, 0.0, [], None
     if args.resume:
         if not checkpoint.exists():
             raise SystemExit(f"--resume: no checkpoint at {checkpoint}")
@@ -309,13 +333,16 @@ def _train(argv: list[str] | None) -> dict:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed, val_history = int(state["step"]), float(state["elapsed"]), json.loads(state["val_history"])
+        extended_at = resumed_schedule(state, step, options)
         sampler.generator.manual_seed(options["seed"] + 1 + rank + 7919 * step)  # fresh, reproducible stream
     trainee = DistributedDataParallel(model) if distributed else model
 
     def save_checkpoint() -> None:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        schedule = {"steps": options["steps"], "extended_at": extended_at}
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                    "elapsed": elapsed, "val_history": json.dumps(val_history)}, checkpoint)
+                    "elapsed": elapsed, "val_history": json.dumps(val_history), "schedule": json.dumps(schedule)},
+                   checkpoint)
 
     batch = options["batch_size"]
     show = rank == 0 and not args.no_progress
@@ -334,7 +361,7 @@ def _train(argv: list[str] | None) -> dict:
     started = time.perf_counter()
     while step < options["steps"]:
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, options) * group["lr_scale"]
+            group["lr"] = learning_rate(step, options, extended_at) * group["lr_scale"]
         x = sampler.sample(batch).to(device).contiguous(memory_format=torch.channels_last)
         loss = training_step(trainee, optimizer, x, mixed, lmbda)
         step += 1

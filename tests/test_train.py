@@ -156,3 +156,43 @@ def test_training_leaves_the_process_settings_as_it_found_them(image_folder, tmp
     assert torch.equal(torch.rand(3), expected_next)  # the global random stream goes on where it was
     tiny = np.float32(1e-40)  # a subnormal float32: flushed to zero if denormals were still flushed
     assert torch.tensor([tiny]) * 1 != 0
+
+
+SCHEDULE = {"lr": 1.0, "warmup_steps": 10, "steps": 100}
+
+
+def checkpoint_of(steps: int, extended_at=None) -> dict:
+    return {"schedule": json.dumps({"steps": steps, "extended_at": extended_at})}
+
+
+def test_an_interrupted_run_resumes_on_the_same_learning_rate_schedule():
+    extended_at = train.resumed_schedule(checkpoint_of(100), 60, SCHEDULE)
+    assert extended_at is None
+    assert [train.learning_rate(s, SCHEDULE, extended_at) for s in range(60, 100)] == \
+        [train.learning_rate(s, SCHEDULE) for s in range(60, 100)]
+
+
+def test_more_steps_on_resume_continue_the_decay_instead_of_jumping_back_up():
+    longer = {**SCHEDULE, "steps": 200}
+    # A finished 100-step run given 200: the old code restarted halfway up the longer cosine (0.54 of the peak).
+    assert train.learning_rate(100, longer) > 0.5
+    done = train.resumed_schedule(checkpoint_of(100), 100, longer)
+    assert max(train.learning_rate(s, longer, done) for s in range(100, 200)) == pytest.approx(train.LR_FLOOR)
+    # Stopped at step 50 of 100 and given 200: continuous at 50, decreasing, at the floor by 200.
+    halfway = train.resumed_schedule(checkpoint_of(100), 50, longer)
+    rates = [train.learning_rate(s, longer, halfway) for s in range(50, 201)]
+    assert rates[0] == pytest.approx(train.learning_rate(50, SCHEDULE))
+    assert all(a >= b for a, b in zip(rates, rates[1:])) and rates[-1] == pytest.approx(train.LR_FLOOR)
+    # Extended twice: the second bend starts where the first schedule had got to.
+    again = train.resumed_schedule(checkpoint_of(200, list(halfway)), 120, {**SCHEDULE, "steps": 300})
+    assert again[1] == pytest.approx(train.learning_rate(120, longer, halfway))
+
+
+def test_a_resumed_run_records_its_schedule_in_the_checkpoint(image_folder, tmp_path):
+    config = tmp_path / "short-warmup.json"
+    config.write_text(json.dumps({"warmup_steps": 1}))
+    train.main(base_args(image_folder, tmp_path, 2) + ["--config", str(config)])
+    assert json.loads(torch.load(tmp_path / "ck.pt", weights_only=True)["schedule"]) == {"steps": 2, "extended_at": None}
+    train.main(base_args(image_folder, tmp_path, 4) + ["--config", str(config), "--resume"])
+    schedule = json.loads(torch.load(tmp_path / "ck.pt", weights_only=True)["schedule"])
+    assert schedule["steps"] == 4 and schedule["extended_at"][0] == 2
