@@ -1,6 +1,5 @@
 """The weights contract: manifest ↔ files ↔ registry, sha256 checks, no pickle."""
 
-import json
 import shutil
 
 import pytest
@@ -71,13 +70,25 @@ def test_missing_file_and_broken_manifest(tiny_weights, tmp_path):
         ae.list_models(folder)
 
 
-def test_pickle_is_never_needed(tiny_weights):
-    header = (tiny_weights / "conv-c4.safetensors").read_bytes()[:8]
-    assert int.from_bytes(header, "little") < 100_000  # safetensors: a JSON header length, not a pickle opcode
-    from safetensors import safe_open
-    with safe_open(str(tiny_weights / "conv-c4.safetensors"), "pt") as f:
-        meta = f.metadata()
-    assert meta["family"] == "conv" and json.loads(meta["config"])["latent_channels"] == 4
+def test_loading_never_unpickles_and_a_pickle_file_is_refused(tiny_weights, tmp_path, monkeypatch):
+    import pickle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle was used to load weights")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    model = ae.load_pretrained("conv-c4", tiny_weights)  # works with every unpickler disabled
+    assert model.config.latent_channels == 4
+    monkeypatch.undo()
+    folder = tmp_path / "w"
+    shutil.copytree(tiny_weights, folder)
+    path = folder / "conv-c4.safetensors"
+    torch.save(model.state_dict(), path)  # a pickle (torch's zip format) under the right name and a matching sha256
+    pretrained.update_model_entry("conv-c4", {"sha256": pretrained.sha256_of(path)}, folder)
+    with pytest.raises(ae.WeightsError, match="cannot read weights"):
+        ae.load_pretrained("conv-c4", folder)
 
 
 @pytest.mark.skipif(not shipped_entries(), reason="no shipped weights/manifest.json in this checkout")
