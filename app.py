@@ -30,6 +30,7 @@ from autoencoder.results import app_stores
 
 THUMBNAIL_SIDE = 120
 THUMBNAIL_MIN = 256  # compare-all pictures: small ones enlarged to this, large ones cut to explore.THUMBNAIL_MAX
+ZOOM_DEFAULTS = {"zoom_x": 50, "zoom_y": 50, "zoom": 4}  # widget key → value until the Zoom tab moves it
 VIEWS = ("Swipe", "Side by side", "Zoom", "Latent", "Same bytes as JPEG/WebP", "All models", "Files")
 RESULT_TTL = "1h"  # results of an image nobody looks at any more are dropped after an hour
 # The picture under the title, slider and tabs (about 290 px on a 1280×800 screen), hint included.
@@ -101,7 +102,7 @@ def pictures_of(card: explore.ModelCard, input_key: str, shown: Shown) -> dict[s
         "error": lambda: shown_png(f"{key}/error", lambda: explore.error_map(a.original, a.reconstruction)),
     }
     if a.bits_map is not None:
-        pictures["bits"] = lambda: shown_png(f"{key}/bits", lambda: explore.bits_image(a.bits_map)[0])
+        pictures["bits"] = lambda: shown_png(f"{key}/bits", lambda: explore.bits_image(a.bits_map))
     return pictures
 
 
@@ -236,16 +237,17 @@ def model_ui(cards: list[explore.ModelCard]) -> tuple[explore.ModelCard, bool]:
 def zoom_ui() -> tuple[float, float, int]:
     """Where to zoom: (centre x, centre y) as fractions of the image, and the zoom factor."""
     a, b, c = st.columns(3)
-    x = a.slider("Horizontal position", 0, 100, 50, format="%d%%", key="zoom_x") / 100
-    y = b.slider("Vertical position", 0, 100, 50, format="%d%%", key="zoom_y") / 100
-    zoom = c.select_slider("Zoom", [2, 4, 8, 16], value=4, format_func=lambda z: f"{z}×", key="zoom")
+    x = a.slider("Horizontal position", 0, 100, ZOOM_DEFAULTS["zoom_x"], format="%d%%", key="zoom_x") / 100
+    y = b.slider("Vertical position", 0, 100, ZOOM_DEFAULTS["zoom_y"], format="%d%%", key="zoom_y") / 100
+    zoom = c.select_slider("Zoom", [2, 4, 8, 16], value=ZOOM_DEFAULTS["zoom"], format_func=lambda z: f"{z}×",
+                           key="zoom")
     return x, y, zoom
 
 
 def zoom_settings() -> tuple[float, float, int]:
     """The zoom sliders' values wherever they are drawn (the compare views reuse them)."""
-    state = st.session_state
-    return state.get("zoom_x", 50) / 100, state.get("zoom_y", 50) / 100, state.get("zoom", 4)
+    x, y, zoom = (st.session_state.get(key, default) for key, default in ZOOM_DEFAULTS.items())
+    return x / 100, y / 100, zoom
 
 
 # ---------------------------------------------------------------------------------------
@@ -301,7 +303,8 @@ def show_swipe(analysis: explore.Analysis, card: explore.ModelCard, pictures: di
                presenting: bool) -> None:
     h, w = analysis.original.shape[:2]
     swipe(key="swipe_main", data=views.swipe_payload(
-        pictures["original"](), pictures["reconstruction"](), "Original", f"{card.id} · {analysis.scores['psnr']:.2f} dB",
+        pictures["original"](), pictures["reconstruction"](),
+        "Original", f"{card.id} · {analysis.scores['psnr']:.2f} dB",
         left_alt=f"The original image, {w}×{h} pixels",
         right_alt=f"{reconstruction_name(analysis)} of {card.id}, {analysis.num_bytes:,} bytes",
         max_height=PRESENTATION_SWIPE_HEIGHT if presenting else "75vh"))
@@ -322,7 +325,7 @@ def show_side_by_side(analysis: explore.Analysis, card: explore.ModelCard,
               ("error", "Error |x − x̂|", f"Error map of {card.id}: dark where exact, bright where wrong",
                error_bar_html())]
     if analysis.bits_map is not None:
-        top = explore.bits_image(analysis.bits_map)[1]
+        top = explore.bits_top(analysis.bits_map)
         panels.append(("bits", f"Where the bits go (mean {analysis.bits_per_pixel:.3f} bpp)",
                        f"Bits map of {card.id}: dark where cheap, yellow where the bits go",
                        views.colour_bar_html(explore.BITS_COLORSCALE, ["0", f"{top / 2:.2f}", f"≥ {top:.2f}"],
@@ -339,13 +342,15 @@ def show_zoom(analysis: explore.Analysis) -> None:
     x, y, zoom = zoom_ui()
     h, w = analysis.original.shape[:2]
     box = explore.zoom_box(h, w, x, y, zoom)
-    error = explore.error_map(analysis.original, analysis.reconstruction)
+    original, reconstruction = explore.crop(analysis.original, box), explore.crop(analysis.reconstruction, box)
     where, *crops = st.columns([1, 2, 2, 2])
     show_png(where, explore.display_png(explore.outline(analysis.original, box), 0),
              "The whole image with the zoomed region framed", "Where")
     names = ("Original", "Reconstruction", "Error")
-    for column, image, name in zip(crops, (analysis.original, analysis.reconstruction, error), names):
-        show_png(column, explore.display_png(explore.crop(image, box)),
+    # The error map is per pixel: the crop's own is the whole map's crop, for a fraction of the work.
+    for column, image, name in zip(crops, (original, reconstruction, explore.error_map(original, reconstruction)),
+                                   names):
+        show_png(column, explore.display_png(image),
                  f"{name}, zoomed {zoom}× at ({box.left}, {box.top})",
                  f"{name} · {box.width}×{box.height} px at ({box.left}, {box.top})")
     where.html(error_bar_html())

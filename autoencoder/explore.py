@@ -267,12 +267,16 @@ def error_map(original: np.ndarray, reconstruction: np.ndarray, vmax: float = ER
     return colour_table(ERROR_COLORSCALE)[levels.round().astype(np.uint8)]
 
 
-def bits_image(bits: np.ndarray) -> tuple[np.ndarray, float]:
-    """A bits map (H, W) as a colour heatmap (uint8 RGB) and the bits per pixel drawn brightest
-    (the 99th percentile, so a few expensive blocks do not darken the rest)."""
-    top = max(float(np.percentile(bits, 99)), 1e-6)
-    levels = np.clip(bits / top, 0, 1) * 255
-    return colour_table(BITS_COLORSCALE)[levels.round().astype(np.uint8)], top
+def bits_top(bits: np.ndarray) -> float:
+    """The bits per pixel a bits map is drawn brightest at: its 99th percentile, so a few
+    expensive blocks do not darken the rest."""
+    return max(float(np.percentile(bits, 99)), 1e-6)
+
+
+def bits_image(bits: np.ndarray) -> np.ndarray:
+    """A bits map (H, W) as a colour heatmap (uint8 RGB), brightest from bits_top up."""
+    levels = np.clip(bits / bits_top(bits), 0, 1) * 255
+    return colour_table(BITS_COLORSCALE)[levels.round().astype(np.uint8)]
 
 
 def thumbnail(image: np.ndarray, max_side: int = THUMBNAIL_MAX) -> np.ndarray:

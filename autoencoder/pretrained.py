@@ -157,8 +157,13 @@ def read_manifest(folder: Path | None = None) -> dict:
         return {"models": []}
     try:
         text = read_regular_file(path, MAX_MANIFEST_BYTES).decode("utf-8")
+    except OSError as e:
+        raise WeightsError(f"{path.name} cannot be read: {e}") from e
+    except UnicodeDecodeError as e:
+        raise WeightsError(f"{path.name} is not valid JSON (not UTF-8 text: {e})") from e
+    try:
         manifest = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except json.JSONDecodeError as e:
         raise WeightsError(f"{path.name} is not valid JSON ({e})") from e
     if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), list):
         raise WeightsError(f"{path.name} must be a JSON object with a \"models\" list")
@@ -240,35 +245,29 @@ def update_model_entry(model_id: str, fields: dict, folder: Path | None = None, 
 def read_regular_file(path: Path, max_bytes: int) -> bytes:
     """The bytes of a regular file of at most max_bytes. Anything else (a device such as
     /dev/zero, a FIFO, a folder, a socket) is refused from its metadata, before it is opened,
-    so nothing blocks or reads forever. OSError says why."""
+    so nothing blocks or reads forever. OSError says why (callers name the file)."""
     info = os.stat(path)
     if not stat.S_ISREG(info.st_mode):
-        raise OSError(f"{path.name} is not a regular file")
+        raise OSError("it is not a regular file")
     if info.st_size > max_bytes:
-        raise OSError(f"{path.name} is {info.st_size:,} bytes; at most {max_bytes:,} are read")
+        raise OSError(f"it is {info.st_size:,} bytes; at most {max_bytes:,} are accepted")
     with open(path, "rb") as f:
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise OSError(f"{path.name} grew past {max_bytes:,} bytes while being read")
+        raise OSError(f"it grew past {max_bytes:,} bytes while being read")
     return data
 
 
 def weights_path(folder: Path, entry: dict) -> Path:
-    """The entry's file inside `folder`: a regular file, not a link leading out of the folder,
-    within MAX_WEIGHTS_BYTES. WeightsError (naming the file, not where it resolves) otherwise."""
+    """The entry's file inside `folder`, not a link leading out of it. WeightsError (naming the
+    file, not where it resolves) otherwise; read_regular_file checks what the file is."""
     path = folder / entry["file"]
     try:
-        inside = path.resolve().parent == folder.resolve()
-        info = os.stat(path)
+        inside = path.resolve(strict=True).parent == folder.resolve()
     except OSError:
         raise WeightsError(f"weights file {entry['file']} for {entry['id']!r} is missing") from None
     if not inside:
         raise WeightsError(f"weights file {entry['file']} for {entry['id']!r} leads outside the weights folder")
-    if not stat.S_ISREG(info.st_mode):
-        raise WeightsError(f"weights file {entry['file']} for {entry['id']!r} is not a regular file")
-    if info.st_size > MAX_WEIGHTS_BYTES:
-        raise WeightsError(f"weights file {entry['file']} for {entry['id']!r} is {info.st_size:,} bytes; "
-                           f"at most {MAX_WEIGHTS_BYTES:,} are accepted")
     return path
 
 
@@ -314,7 +313,10 @@ def load_pretrained(model_id: str, folder: Path | None = None) -> nn.Module:
     folder = folder or weights_dir()
     entry = model_info(model_id, folder)
     path = weights_path(folder, entry)
-    data = read_regular_file(path, MAX_WEIGHTS_BYTES)
+    try:
+        data = read_regular_file(path, MAX_WEIGHTS_BYTES)
+    except OSError as e:
+        raise WeightsError(f"weights file {entry['file']} for {entry['id']!r} cannot be read: {e}") from None
     actual = hashlib.sha256(data).hexdigest()
     if actual != entry["sha256"]:
         raise WeightsError(
