@@ -1,8 +1,10 @@
 """What a deep autoencoder does to an image: `streamlit run app.py`.
 
-Layout and widget wiring only: every computation is in autoencoder.explore (numbers, images),
-autoencoder.views (the swipe comparison, colour bars, presentation styles) and
-autoencoder.figures (plotly), which are unit-tested. Models are shared by every session through
+Layout and widget wiring only: a model runs on an image through autoencoder.pipeline (the same
+protocol as eval and bench); what the page says about it comes from autoencoder.report (cards,
+inputs, equal bytes, downloads), how it is drawn from autoencoder.views (pictures, heatmaps,
+zoom, latent grids, metric tiles, the swipe comparison, presentation styles) and
+autoencoder.figures (plotly); all of them are unit-tested. Models are shared by every session through
 a shared store (autoencoder.results) and never modified; results are kept per model and image
 hash, in stores bounded by entries and time so memory comes back after use, and the slider's
 neighbours are computed ahead while the visitor looks.
@@ -21,7 +23,8 @@ import numpy as np
 import streamlit as st
 
 import autoencoder
-from autoencoder import aez, explore, figures, views
+from autoencoder import aez, baselines, figures, pipeline, report, views
+from autoencoder.models import MODEL_FAMILIES
 from autoencoder.codec import CodecError
 from autoencoder.data import ACCEPTED, GALLERY, MAX_DECODE_PIXELS, ImageError, center_square, load_gallery_image
 from autoencoder.hardware import return_free_memory_soon
@@ -29,7 +32,7 @@ from autoencoder.pretrained import checked_entries, weights_dir
 from autoencoder.results import app_stores
 
 THUMBNAIL_SIDE = 120
-THUMBNAIL_MIN = 256  # compare-all pictures: small ones enlarged to this, large ones cut to explore.THUMBNAIL_MAX
+THUMBNAIL_MIN = 256  # compare-all pictures: small ones enlarged to this, large ones cut to views.THUMBNAIL_MAX
 ZOOM_DEFAULTS = {"zoom_x": 50, "zoom_y": 50, "zoom": 4}  # widget key → value until the Zoom tab moves it
 VIEWS = ("Swipe", "Side by side", "Zoom", "Latent", "Same bytes as JPEG/WebP", "All models", "Files")
 RESULT_TTL = "1h"  # results of an image nobody looks at any more are dropped after an hour
@@ -44,13 +47,13 @@ swipe = st.components.v2.component("autoencoder_swipe", css=views.SWIPE_CSS, js=
 # the hash of the exact pixels the model sees; the image itself is passed unhashed (_image).
 # Every model stays loaded once used (a few MB each); results are bounded by entries and TTL.
 
-def load_model(card: explore.ModelCard):
+def load_model(card: report.ModelCard):
     models, _ = app_stores()
     # The folder is part of the key: the same id and sha256 elsewhere is checked (and loaded) anew.
     return models.get(f"{weights_dir()}/{card.id}@{card.sha256}", lambda: autoencoder.load_pretrained(card.id))
 
 
-def analysis_key(card: explore.ModelCard, input_key: str) -> str:
+def analysis_key(card: report.ModelCard, input_key: str) -> str:
     return f"{weights_dir()}/{card.id}@{card.sha256}/{input_key}"
 
 
@@ -58,16 +61,16 @@ def analysis_key(card: explore.ModelCard, input_key: str) -> str:
 class Shown:
     """One model on one image and the PNG of its reconstruction: what a slider move needs,
     computed together (ahead of time, for the slider's neighbours)."""
-    analysis: explore.Analysis
+    analysis: pipeline.Analysis
     reconstruction_png: bytes
 
 
-def _shown(card: explore.ModelCard, image: np.ndarray) -> Shown:
-    analysis = explore.analyse(load_model(card), card.id, image)
-    return Shown(analysis, explore.display_png(analysis.reconstruction))
+def _shown(card: report.ModelCard, image: np.ndarray) -> Shown:
+    analysis = pipeline.analyse(load_model(card), card.id, image)
+    return Shown(analysis, views.display_png(analysis.reconstruction))
 
 
-def shown_analysis(card: explore.ModelCard, input_key: str, image: np.ndarray) -> Shown:
+def shown_analysis(card: report.ModelCard, input_key: str, image: np.ndarray) -> Shown:
     """One model on one image, shared by every session; a spinner while it is computed here."""
     _, analyses = app_stores()
     key = analysis_key(card, input_key)
@@ -77,15 +80,15 @@ def shown_analysis(card: explore.ModelCard, input_key: str, image: np.ndarray) -
         return analyses.get(key, lambda: _shown(card, image))
 
 
-def prefetch_neighbours(cards: list[explore.ModelCard], card: explore.ModelCard, input_key: str,
+def prefetch_neighbours(cards: list[report.ModelCard], card: report.ModelCard, input_key: str,
                         image: np.ndarray) -> None:
     """Queue what the next move most likely shows: the models next to `card` on its slider, then
     the first model of each other family that sees the same input (a family switch); they run
     once no script run is busy (autoencoder.results), the neighbours first."""
     _, analyses = app_stores()
-    options = explore.family_cards(cards, card.family)
+    options = report.family_cards(cards, card.family)
     here = options.index(card)
-    others = [explore.default_card(explore.family_cards(cards, f)) for f in sorted({c.family for c in cards})
+    others = [report.default_card(report.family_cards(cards, f)) for f in sorted({c.family for c in cards})
               if f != card.family]
     guesses = [c for c in others if c.any_size == card.any_size]
     guesses += [c for c in reversed(options[max(0, here - 1) : here + 2]) if c is not card]
@@ -93,24 +96,24 @@ def prefetch_neighbours(cards: list[explore.ModelCard], card: explore.ModelCard,
         analyses.prefetch(analysis_key(guess, input_key), lambda g=guess: _shown(g, image))
 
 
-def pictures_of(card: explore.ModelCard, input_key: str, shown: Shown) -> dict[str, Callable[[], bytes]]:
+def pictures_of(card: report.ModelCard, input_key: str, shown: Shown) -> dict[str, Callable[[], bytes]]:
     """The PNGs the page may show of one analysis, each made (and kept) when first drawn."""
     a, key = shown.analysis, analysis_key(card, input_key)
     pictures = {
         "original": lambda: shown_png(f"{input_key}/original", lambda: a.original),
         "reconstruction": lambda: shown.reconstruction_png,
-        "error": lambda: shown_png(f"{key}/error", lambda: explore.error_map(a.original, a.reconstruction)),
+        "error": lambda: shown_png(f"{key}/error", lambda: views.error_map(a.original, a.reconstruction)),
     }
     if a.bits_map is not None:
-        pictures["bits"] = lambda: shown_png(f"{key}/bits", lambda: explore.bits_image(a.bits_map))
+        pictures["bits"] = lambda: shown_png(f"{key}/bits", lambda: views.bits_image(a.bits_map))
     return pictures
 
 
 @st.cache_data(max_entries=64, ttl=RESULT_TTL, show_spinner=False)
-def shown_png(key: str, _picture: Callable[[], np.ndarray], min_side: int = explore.DISPLAY_MIN_SIDE) -> bytes:
-    """explore.display_png of the picture `_picture()` makes, which `key` names uniquely: made
+def shown_png(key: str, _picture: Callable[[], np.ndarray], min_side: int = views.DISPLAY_MIN_SIDE) -> bytes:
+    """views.display_png of the picture `_picture()` makes, which `key` names uniquely: made
     and encoded once, not on every rerun."""
-    return explore.display_png(_picture(), min_side)
+    return views.display_png(_picture(), min_side)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -120,38 +123,38 @@ def gallery_image(name: str) -> np.ndarray:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def gallery_thumbnail(name: str) -> bytes:
-    return explore.png_bytes(center_square(gallery_image(name), THUMBNAIL_SIDE))
+    return report.png_bytes(center_square(gallery_image(name), THUMBNAIL_SIDE))
 
 
 @st.cache_data(max_entries=4, ttl=RESULT_TTL, show_spinner="Reading the image…")
-def uploaded_image(file_id: str, _data: bytes) -> explore.Upload:
-    return explore.decode_upload(_data)  # ImageError is raised, so not cached, and shown to the user
+def uploaded_image(file_id: str, _data: bytes) -> report.Upload:
+    return report.decode_upload(_data)  # ImageError is raised, so not cached, and shown to the user
 
 
 @st.cache_data(max_entries=24, ttl=RESULT_TTL, show_spinner="Encoding the same bytes as JPEG and WebP…")
-def equal_bytes_of(input_key: str, budget: int, codec: str, _image: np.ndarray) -> explore.EqualBytes:
-    return explore.equal_bytes(_image, budget, codec)
+def equal_bytes_of(input_key: str, budget: int, codec: str, _image: np.ndarray) -> report.EqualBytes:
+    return report.equal_bytes(_image, budget, codec)
 
 
 @st.cache_data(max_entries=64, ttl=RESULT_TTL, show_spinner=False)
-def compared_model(model_id: str, sha256: str, input_key: str, _card: explore.ModelCard,
-                   _image: np.ndarray) -> explore.RatePoint:
-    return explore.model_point(load_model(_card), model_id, _image)
+def compared_model(model_id: str, sha256: str, input_key: str, _card: report.ModelCard,
+                   _image: np.ndarray) -> report.RatePoint:
+    return report.rate_point(pipeline.analyse(load_model(_card), model_id, _image, full_scores=False))
 
 
 @st.cache_data(max_entries=8, ttl=RESULT_TTL, show_spinner=False)
-def codec_curve(input_key: str, codec: str, _image: np.ndarray) -> list[explore.RatePoint]:
-    return explore.codec_points(_image, codec)
+def codec_curve(input_key: str, codec: str, _image: np.ndarray) -> list[report.RatePoint]:
+    return report.codec_points(_image, codec)
 
 
 @st.cache_data(max_entries=16, ttl=RESULT_TTL, show_spinner=False)
-def download_bytes(input_key: str, model_id: str, _analysis: explore.Analysis) -> tuple[bytes, bytes]:
-    return explore.png_bytes(_analysis.reconstruction), explore.npy_bytes(_analysis.latent)
+def download_bytes(input_key: str, model_id: str, _analysis: pipeline.Analysis) -> tuple[bytes, bytes]:
+    return report.png_bytes(_analysis.reconstruction), report.npy_bytes(_analysis.latent)
 
 
 @st.cache_data(max_entries=4, ttl=RESULT_TTL, show_spinner="Decoding the .aez file…")
-def decoded_file(file_id: str, _data: bytes) -> explore.DecodedFile:
-    return explore.decode_aez(_data)  # AezError / CodecError are raised, not cached, and shown
+def decoded_file(file_id: str, _data: bytes) -> report.DecodedFile:
+    return report.decode_aez(_data)  # AezError / CodecError are raised, not cached, and shown
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,12 +182,12 @@ def upload_changed() -> None:
 
 def input_ui() -> Source:
     """Sidebar: upload or gallery, and a way back to the upload after a gallery pick."""
-    st.session_state.setdefault("gallery", explore.DEFAULT_IMAGE)
+    st.session_state.setdefault("gallery", report.DEFAULT_IMAGE)
     st.session_state.setdefault("source", "gallery")
     with st.sidebar:
         st.header("Image")
         upload = st.file_uploader(
-            "Upload a picture", type=list(explore.UPLOAD_TYPES), key="upload", on_change=upload_changed,
+            "Upload a picture", type=list(report.UPLOAD_TYPES), key="upload", on_change=upload_changed,
             help=f"{ACCEPTED}; up to {st.get_option('server.maxUploadSize')} MB and "
                  f"{MAX_DECODE_PIXELS / 1e6:g} megapixels. EXIF rotation is applied; transparency is shown "
                  "on white; grayscale, palette, CMYK and 16-bit images are converted to RGB.",
@@ -205,16 +208,16 @@ def input_ui() -> Source:
     return Source("gallery", st.session_state.gallery, None)
 
 
-def model_ui(cards: list[explore.ModelCard]) -> tuple[explore.ModelCard, bool]:
+def model_ui(cards: list[report.ModelCard]) -> tuple[report.ModelCard, bool]:
     """Family switch, bottleneck slider and notebook view. Returns (chosen model, notebook
     toggle); dense models see 64×64 whatever the toggle says."""
-    families = [f for f in explore.FAMILY_LABELS if any(c.family == f for c in cards)]
+    families = [f for f in MODEL_FAMILIES if any(c.family == f for c in cards)]
     if st.session_state.get("family") not in families:  # its models were all left out since
         st.session_state.pop("family", None)
     left, middle, right = st.columns([1.3, 4, 1.3], vertical_alignment="center")
-    family = left.radio("Model family", families, format_func=explore.FAMILY_LABELS.get, key="family",
+    family = left.radio("Model family", families, format_func=lambda f: MODEL_FAMILIES[f].label, key="family",
                         help="conv models take any size; dense models take exactly 64×64 pixels")
-    options = explore.family_cards(cards, family)
+    options = report.family_cards(cards, family)
     by_id = {c.id: c for c in options}
     if st.session_state.get(f"model_{family}") not in by_id:  # a model left out since it was picked
         st.session_state.pop(f"model_{family}", None)
@@ -224,7 +227,7 @@ def model_ui(cards: list[explore.ModelCard]) -> tuple[explore.ModelCard, bool]:
     else:
         model_id = middle.select_slider(
             "Bottleneck (left: wide, right: narrow)", [c.id for c in options],
-            value=explore.default_card(options).id, key=f"model_{family}",
+            value=report.default_card(options).id, key=f"model_{family}",
             format_func=lambda i: by_id[i].short_label,
         )
         middle.caption(f"**{model_id}**: {by_id[model_id].label}")
@@ -271,9 +274,9 @@ def image_of(source: Source, notices) -> tuple[np.ndarray, str, tuple[int, int] 
 PRESENTED_TILES = ("PSNR", "SSIM", "Bytes", "Bits per pixel")  # presentation mode: the four that tell the story
 
 
-def show_metrics(analysis: explore.Analysis, previous: dict | None, presenting: bool) -> None:
+def show_metrics(analysis: pipeline.Analysis, previous: dict | None, presenting: bool) -> None:
     """Two rows of four tiles; presenting, one column of the four that matter, in large type."""
-    tiles = explore.metric_tiles(analysis.numbers(), previous)
+    tiles = views.metric_tiles(analysis.numbers(), previous)
     if presenting:
         for tile in (t for t in tiles if t.label in PRESENTED_TILES):
             st.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help, border=True)
@@ -289,17 +292,17 @@ def show_metrics(analysis: explore.Analysis, previous: dict | None, presenting: 
 # The views (one tab each)
 
 def show_png(where, png: bytes, alt: str, caption: str | None = None) -> None:
-    """A PNG from explore.display_png at the column's width, with its alt text. Passing
+    """A PNG from views.display_png at the column's width, with its alt text. Passing
     output_format keeps Streamlit from re-encoding it (its "auto" turns PNG bytes into JPEG)."""
     where.image(png, caption=caption, alt=alt, output_format="PNG", width="stretch")
 
 
-def reconstruction_name(analysis: explore.Analysis) -> str:
+def reconstruction_name(analysis: pipeline.Analysis) -> str:
     return (f"Decoded from the {analysis.num_bytes:,} B .aez file" if analysis.file is not None
             else "Reconstruction from the 8-bit latent")
 
 
-def show_swipe(analysis: explore.Analysis, card: explore.ModelCard, pictures: dict[str, Callable[[], bytes]],
+def show_swipe(analysis: pipeline.Analysis, card: report.ModelCard, pictures: dict[str, Callable[[], bytes]],
                presenting: bool) -> None:
     h, w = analysis.original.shape[:2]
     swipe(key="swipe_main", data=views.swipe_payload(
@@ -311,12 +314,12 @@ def show_swipe(analysis: explore.Analysis, card: explore.ModelCard, pictures: di
 
 
 def error_bar_html() -> str:
-    top = explore.ERROR_MAP_MAX
-    return views.colour_bar_html(explore.ERROR_COLORSCALE, ["0 (exact)", f"{top / 2:.3f}", f"≥ {top:.2f} "
+    top = views.ERROR_MAP_MAX
+    return views.colour_bar_html(views.ERROR_COLORSCALE, ["0 (exact)", f"{top / 2:.3f}", f"≥ {top:.2f} "
                                  f"({round(top * 255)}/255)"], "|x − x̂|, mean over RGB, pixels in 0…1")
 
 
-def show_side_by_side(analysis: explore.Analysis, card: explore.ModelCard,
+def show_side_by_side(analysis: pipeline.Analysis, card: report.ModelCard,
                       pictures: dict[str, Callable[[], bytes]]) -> None:
     h, w = analysis.original.shape[:2]
     panels = [("original", f"Original · {w}×{h}", f"The original image, {w}×{h} pixels", None),
@@ -325,10 +328,10 @@ def show_side_by_side(analysis: explore.Analysis, card: explore.ModelCard,
               ("error", "Error |x − x̂|", f"Error map of {card.id}: dark where exact, bright where wrong",
                error_bar_html())]
     if analysis.bits_map is not None:
-        top = explore.bits_top(analysis.bits_map)
+        top = views.bits_top(analysis.bits_map)
         panels.append(("bits", f"Where the bits go (mean {analysis.bits_per_pixel:.3f} bpp)",
                        f"Bits map of {card.id}: dark where cheap, yellow where the bits go",
-                       views.colour_bar_html(explore.BITS_COLORSCALE, ["0", f"{top / 2:.2f}", f"≥ {top:.2f}"],
+                       views.colour_bar_html(views.BITS_COLORSCALE, ["0", f"{top / 2:.2f}", f"≥ {top:.2f}"],
                                              "bits per pixel")))
     for column, (name, caption, alt, bar) in zip(st.columns(len(panels)), panels):
         show_png(column, pictures[name](), alt, caption)
@@ -337,27 +340,27 @@ def show_side_by_side(analysis: explore.Analysis, card: explore.ModelCard,
 
 
 @st.fragment
-def show_zoom(analysis: explore.Analysis) -> None:
+def show_zoom(analysis: pipeline.Analysis) -> None:
     """Reruns alone when its sliders move."""
     x, y, zoom = zoom_ui()
     h, w = analysis.original.shape[:2]
-    box = explore.zoom_box(h, w, x, y, zoom)
-    original, reconstruction = explore.crop(analysis.original, box), explore.crop(analysis.reconstruction, box)
+    box = views.zoom_box(h, w, x, y, zoom)
+    original, reconstruction = views.crop(analysis.original, box), views.crop(analysis.reconstruction, box)
     where, *crops = st.columns([1, 2, 2, 2])
-    show_png(where, explore.display_png(explore.outline(analysis.original, box), 0),
+    show_png(where, views.display_png(views.outline(analysis.original, box), 0),
              "The whole image with the zoomed region framed", "Where")
     names = ("Original", "Reconstruction", "Error")
     # The error map is per pixel: the crop's own is the whole map's crop, for a fraction of the work.
-    for column, image, name in zip(crops, (original, reconstruction, explore.error_map(original, reconstruction)),
+    for column, image, name in zip(crops, (original, reconstruction, views.error_map(original, reconstruction)),
                                    names):
-        show_png(column, explore.display_png(image),
+        show_png(column, views.display_png(image),
                  f"{name}, zoomed {zoom}× at ({box.left}, {box.top})",
                  f"{name} · {box.width}×{box.height} px at ({box.left}, {box.top})")
     where.html(error_bar_html())
 
 
 @st.fragment
-def show_latent(analysis: explore.Analysis, presenting: bool) -> None:
+def show_latent(analysis: pipeline.Analysis, presenting: bool) -> None:
     """Reruns alone when its toggles move."""
     facts, chart = st.columns([1, 3])
     conv = analysis.latent.ndim == 3
@@ -369,8 +372,8 @@ def show_latent(analysis: explore.Analysis, presenting: bool) -> None:
         "Strongest channels first", key="by_energy", wrap=True,
         help="Order the channel tiles by mean square value, largest first; the number in each tile's "
              "corner is still the channel's own.")
-    grid = explore.latent_grid(analysis.latent, per_channel, by_energy)
-    for label, text in explore.latent_facts(analysis).items():
+    grid = views.latent_grid(analysis.latent, per_channel, by_energy)
+    for label, text in report.latent_facts(analysis).items():
         facts.markdown(f"**{label}**  \n{text}")
     if not presenting:
         if grid.family == "conv":
@@ -384,52 +387,52 @@ def show_latent(analysis: explore.Analysis, presenting: bool) -> None:
     chart.plotly_chart(figures.latent_figure(grid), key="latent_chart")
 
 
-def show_equal_bytes(analysis: explore.Analysis, card: explore.ModelCard, input_key: str, presenting: bool) -> None:
+def show_equal_bytes(analysis: pipeline.Analysis, card: report.ModelCard, input_key: str, presenting: bool) -> None:
     budget = analysis.num_bytes
     psnr = analysis.scores["psnr"]
-    results = {codec: equal_bytes_of(input_key, budget, codec, analysis.original) for codec in explore.CODECS}
+    results = {codec: equal_bytes_of(input_key, budget, codec, analysis.original) for codec in baselines.CODECS}
     for result in results.values():
-        st.markdown(f"#### {explore.verdict(card.id, psnr, result)}")
+        st.markdown(f"#### {report.verdict(card.id, psnr, result)}")
     fitting = [codec for codec, r in results.items() if r.encoded is not None]
     if fitting:
-        against = st.segmented_control("Swipe against", fitting, default=fitting[0], format_func=explore.CODECS.get,
+        against = st.segmented_control("Swipe against", fitting, default=fitting[0], format_func=lambda c: baselines.CODECS[c].label,
                                        key="swipe_codec", required=True)
         e = results[against].encoded
         swipe(key="swipe_codec_view", data=views.swipe_payload(
             shown_png(f"{input_key}/{against}/{budget}", lambda: e.decoded),
             shown_png(f"{input_key}/{card.id}@{card.sha256[:16]}/{budget}", lambda: analysis.reconstruction),
-            f"{explore.CODECS[against]} · {results[against].scores['psnr']:.2f} dB",
+            f"{baselines.CODECS[against].label} · {results[against].scores['psnr']:.2f} dB",
             f"{card.id} · {psnr:.2f} dB",
-            left_alt=f"{explore.CODECS[against]} quality {e.quality}, {e.num_bytes:,} bytes",
+            left_alt=f"{baselines.CODECS[against].label} quality {e.quality}, {e.num_bytes:,} bytes",
             right_alt=f"{card.id}, {budget:,} bytes",
             max_height=PRESENTATION_SWIPE_HEIGHT if presenting else "70vh"))
     x, y, zoom = zoom_settings()
-    box = explore.zoom_box(*analysis.original.shape[:2], x, y, zoom)
+    box = views.zoom_box(*analysis.original.shape[:2], x, y, zoom)
     st.caption(f"Below: each file whole, zoomed {zoom}× at ({box.left}, {box.top}) (the Zoom tab moves it), "
                "and its error map.")
     rows = [(f"{card.id}@{card.sha256[:16]}", card.id, analysis.reconstruction,
              f"{card.id}: {budget:,} B, {psnr:.2f} dB")]
     for codec, result in results.items():
         if result.encoded is not None:
-            name, e = explore.CODECS[codec], result.encoded
+            name, e = baselines.CODECS[codec].label, result.encoded
             rows.append((codec, name, e.decoded,
                          f"{name} quality {e.quality}: {e.num_bytes:,} B, {result.scores['psnr']:.2f} dB"))
     columns = st.columns(3)
     for column, (what, name, image, caption) in zip(columns, rows):
         key = f"{input_key}/{what}/{budget}"
         show_png(column, shown_png(key, lambda: image), caption, caption)
-        show_png(column, explore.display_png(explore.crop(image, box), 256), f"{name}, zoomed {zoom}×")
-        show_png(column, shown_png(f"{key}/error", lambda: explore.error_map(analysis.original, image), 256),
+        show_png(column, views.display_png(views.crop(image, box), 256), f"{name}, zoomed {zoom}×")
+        show_png(column, shown_png(f"{key}/error", lambda: views.error_map(analysis.original, image), 256),
                  f"Error map of {name}", f"{name}: error |x − x̂|")
     for column, (codec, result) in zip(columns[len(rows):], [(c, r) for c, r in results.items() if r.encoded is None]):
-        column.warning(f"No {explore.CODECS[codec]} file of this image fits in {budget:,} bytes: even "
+        column.warning(f"No {baselines.CODECS[codec].label} file of this image fits in {budget:,} bytes: even "
                        f"quality 1 takes {result.smallest_bytes:,} bytes.")
     columns[0].html(error_bar_html())
 
 
-def show_files(analysis: explore.Analysis, source_name: str, input_key: str) -> None:
+def show_files(analysis: pipeline.Analysis, source_name: str, input_key: str) -> None:
     png, npy = download_bytes(input_key, analysis.model_id, analysis)
-    stem = explore.file_stem(source_name, analysis.model_id)
+    stem = report.file_stem(source_name, analysis.model_id)
     a, b, c = st.columns(3)
     a.download_button("Reconstruction (PNG)", png, f"{stem}.png", "image/png", on_click="ignore",
                       icon=":material/download:")
@@ -457,20 +460,20 @@ def open_aez_ui() -> None:
         return
     h, w = decoded.image.shape[:2]
     left, right = st.columns([2, 1])
-    show_png(left, explore.display_png(decoded.image), f"The image decoded from {upload.name}",
+    show_png(left, views.display_png(decoded.image), f"The image decoded from {upload.name}",
              f"{upload.name}, decoded with {decoded.model_id}")
     right.markdown(f"**{upload.name}**  \n{decoded.model_id} · {w}×{h}  \n{decoded.num_bytes:,} bytes · "
                    f"{decoded.bits_per_pixel:.3f} bpp")
-    right.download_button("Decoded image (PNG)", explore.png_bytes(decoded.image),
-                          f"{explore.file_stem(upload.name, decoded.model_id)}.png", "image/png", on_click="ignore",
+    right.download_button("Decoded image (PNG)", report.png_bytes(decoded.image),
+                          f"{report.file_stem(upload.name, decoded.model_id)}.png", "image/png", on_click="ignore",
                           icon=":material/download:")
 
 
-def show_comparison(cards: list[explore.ModelCard], image: np.ndarray, current: str) -> None:
+def show_comparison(cards: list[report.ModelCard], image: np.ndarray, current: str) -> None:
     """Every model and both codec ladders on this image: computed when this tab is first opened,
     then cached per image (zoom and slider moves do not recompute it)."""
-    compared = explore.comparison_image(image)
-    key = explore.image_key(compared.image)
+    compared = report.comparison_image(image)
+    key = report.image_key(compared.image)
     if compared.note:
         st.caption(compared.note)
     points = []
@@ -479,16 +482,16 @@ def show_comparison(cards: list[explore.ModelCard], image: np.ndarray, current: 
         progress.progress(i / len(cards), text=f"Running {card.id} ({i + 1} of {len(cards)})…")
         points.append(compared_model(card.id, card.sha256, key, card, compared.image))
     progress.progress(1.0, text="Running JPEG and WebP at 12 qualities each…")
-    codecs = {codec: codec_curve(key, codec, compared.image) for codec in explore.CODECS}
+    codecs = {codec: codec_curve(key, codec, compared.image) for codec in baselines.CODECS}
     progress.empty()
-    kodak = explore.load_kodak_eval()
+    kodak = report.load_kodak_eval()
     st.plotly_chart(figures.rd_figure(points, {c.id: c.family for c in cards}, codecs, kodak, current),
                     key="rd_chart")
     st.caption("Solid: this image (real bytes: the 8-bit latents, the codec models' .aez files, Pillow's JPEG and "
                "WebP files). " + ("Dashed and open: the mean over the Kodak set from weights/kodak-eval.json."
                                   if kodak else "The Kodak reference curves appear once weights/kodak-eval.json "
                                                 "exists (`python -m autoencoder eval`)."))
-    box = explore.zoom_box(*compared.image.shape[:2], *zoom_settings())
+    box = views.zoom_box(*compared.image.shape[:2], *zoom_settings())
     header = st.columns([1.3, 1, 1, 1])
     for column, text in zip(header, ("Model", "Reconstruction", "Error |x − x̂|", "Zoom region")):
         column.markdown(f"**{text}**")
@@ -498,11 +501,11 @@ def show_comparison(cards: list[explore.ModelCard], image: np.ndarray, current: 
         label.metric("PSNR", f"{point.psnr:.2f} dB")
         label.caption(f"{point.num_bytes:,} B · {point.bpp:.3f} bpp")
         name = f"{key}/{card.id}@{card.sha256[:16]}/compared"
-        show_png(picture, shown_png(name, lambda: explore.thumbnail(point.reconstruction), THUMBNAIL_MIN),
+        show_png(picture, shown_png(name, lambda: views.thumbnail(point.reconstruction), THUMBNAIL_MIN),
                  f"Reconstruction by {card.id}")
-        show_png(error, shown_png(f"{name}/error", lambda: explore.thumbnail(
-            explore.error_map(compared.image, point.reconstruction)), THUMBNAIL_MIN), f"Error map of {card.id}")
-        show_png(detail, explore.display_png(explore.crop(point.reconstruction, box), THUMBNAIL_MIN),
+        show_png(error, shown_png(f"{name}/error", lambda: views.thumbnail(
+            views.error_map(compared.image, point.reconstruction)), THUMBNAIL_MIN), f"Error map of {card.id}")
+        show_png(detail, views.display_png(views.crop(point.reconstruction, box), THUMBNAIL_MIN),
                  f"Zoomed region of {card.id}'s reconstruction")
 
 
@@ -523,7 +526,7 @@ def main() -> None:
 
     source = input_ui()
     try:
-        cards, refused = explore.model_cards(), checked_entries()[1]
+        cards, refused = report.model_cards(), checked_entries()[1]
     except autoencoder.WeightsError as e:
         st.error(f"The model list cannot be read: {e}. Restore weights/manifest.json from the repository.",
                  icon=":material/error:")
@@ -544,8 +547,8 @@ def main() -> None:
             "count the latent rounded to 8 bits, and the reconstruction is decoded from exactly that; "
             "**codec** models go further and write a real compressed file (rounded latent, entropy-coded), "
             "and everything shown is decoded from that file. "
-            f"Conv models see the whole image (longest side capped at {explore.MAX_SIDE} px); "
-            f"dense models see a {explore.NOTEBOOK_SIDE}×{explore.NOTEBOOK_SIDE} centre square."
+            f"Conv models see the whole image (longest side capped at {report.MAX_SIDE} px); "
+            f"dense models see a {report.NOTEBOOK_SIDE}×{report.NOTEBOOK_SIDE} centre square."
         )
     card, notebook = model_ui(cards)
     notices = st.container()  # one fixed place for every note and refusal, above the pictures
@@ -553,20 +556,20 @@ def main() -> None:
         notices.warning("Left out of the model list: " + "; ".join(left_out), icon=":material/warning:")
 
     image, source_name, file_size = image_of(source, notices)
-    model_input = explore.model_input(image, card.any_size, notebook, file_size)
+    model_input = report.model_input(image, card.any_size, notebook, file_size)
     if model_input.note:
         notices.info(model_input.note, icon=":material/info:")
-    input_key = explore.image_key(model_input.image)
+    input_key = report.image_key(model_input.image)
     try:
         shown = shown_analysis(card, input_key, model_input.image)
     except autoencoder.WeightsError as e:
         broken[card.id] = f"{card.id} cannot be loaded ({e})"  # off the slider for this session, said above
         st.rerun()
     analysis, pictures = shown.analysis, pictures_of(card, input_key, shown)
-    too_small = explore.size_notice(analysis)
+    too_small = report.size_notice(analysis)
     if too_small:
         notices.warning(too_small, icon=":material/warning:")
-    previous = explore.previous_numbers(st.session_state.setdefault("history", {}), input_key, card.id,
+    previous = views.previous_numbers(st.session_state.setdefault("history", {}), input_key, card.id,
                                         analysis.numbers())
 
     if presenting:
@@ -587,7 +590,7 @@ def main() -> None:
             "Zoom": lambda: show_zoom(analysis),
             "Latent": lambda: show_latent(analysis, presenting),
             "Same bytes as JPEG/WebP": lambda: show_equal_bytes(analysis, card, input_key, presenting),
-            "All models": lambda: show_comparison(cards, explore.model_input(image, True, notebook).image, card.id),
+            "All models": lambda: show_comparison(cards, report.model_input(image, True, notebook).image, card.id),
             "Files": lambda: show_files(analysis, source_name, input_key),
         }
         for tab, view in zip(tabs, VIEWS):

@@ -10,8 +10,8 @@
 # `python -m autoencoder bench --training` predicts how long all this takes on your machine.
 set -euo pipefail
 cd "$(dirname "$0")"
-python -m autoencoder fit-pca --data ../shared/data/photos
-train() { for config in "$@"; do python -m autoencoder train --config "configs/$config.json" --no-progress --threads 1 "${EXTRA[@]}"; done; }
+python -m autoencoder fit-pca --data ../shared/data/photos --out weights
+train() { for config in "$@"; do python -m autoencoder train --config "configs/$config.json" --no-progress --threads 1 --out weights "${EXTRA[@]}"; done; }
 EXTRA=("$@")
 train conv-c64 conv-c16 conv-c4 &
 first=$!

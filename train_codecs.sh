@@ -5,7 +5,7 @@
 # Extra arguments go to every `train` call (e.g. --device cuda).
 set -euo pipefail
 cd "$(dirname "$0")"
-train() { for config in "$@"; do python -m autoencoder train --config "configs/$config.json" --no-progress --threads 1 "${EXTRA[@]}"; done; }
+train() { for config in "$@"; do python -m autoencoder train --config "configs/$config.json" --no-progress --threads 1 --out weights "${EXTRA[@]}"; done; }
 EXTRA=("$@")
 train codec-c64-hp codec-c64-hp-lo codec-c8-hp &
 first=$!

@@ -12,7 +12,7 @@ COMMANDS = {  # name: (module, function, what it does)
     "decompress": ("autoencoder.compress", "decompress_main", ".aez files → PNG images"),
     "bench": ("autoencoder.bench", "main", "speed and memory of every model on this machine"),
     "load-test": ("autoencoder.load_test", "main", "real browser sessions against the app: latency and memory"),
-    "fit-pca": ("autoencoder.baselines", "main", "fit the block-PCA baseline on a folder of images"),
+    "fit-pca": ("autoencoder.pca", "main", "fit the block-PCA baseline on a folder of images"),
 }
 
 

@@ -7,7 +7,7 @@ gallery's astronaut enlarged to 1024×1024). The visit: upload the photo; jump t
 the slider (a model nobody has run on it: computed while the visitor waits); step back along
 the slider one model at a time, pausing as a presenter does (the app computes the neighbours
 in that pause); open All models; move the zoom and the slider with it open. Beside the visit,
-each model's cold cost (explore.analyse alone, nothing cached). Targets (issue 15):
+each model's cold cost (pipeline.analyse alone, nothing cached). Targets (issue 15):
   * upload to complete page ≤ TARGET_UPLOAD_S;
   * slider to a model already used, or computed ahead, ≤ TARGET_CACHED_S;
   * a model used for the first time ≤ TARGET_FIRST_S;
@@ -28,7 +28,8 @@ from PIL import Image
 
 from .baselines import pillow_roundtrip
 from .data import GALLERY, load_gallery_image, to_tensor
-from .explore import analyse, family_cards, model_cards
+from .pipeline import analyse
+from .report import family_cards, model_cards
 from .pipeline import roundtrip
 from .pretrained import load_pretrained
 from .results import app_stores
@@ -106,7 +107,7 @@ def bench_app(families: tuple[str, ...] = ("conv", "codec"), pause_s: float = 12
 
 
 def cold_costs(families: tuple[str, ...] = ("conv", "codec")) -> list[dict]:
-    """Each model's first run on the 1-megapixel photo with nothing cached: load + explore.analyse
+    """Each model's first run on the 1-megapixel photo with nothing cached: load + pipeline.analyse
     (the model, its .aez file for codecs, every score), what a visitor waits for when the app
     could not compute it ahead."""
     photo = np.asarray(Image.open(io.BytesIO(photo_png())).convert("RGB"))

@@ -26,55 +26,15 @@ import torch
 from tqdm import tqdm
 
 from . import metrics
-from .baselines import CODEC_QUALITIES, PCA_FILE, codec_ladder
-from .data import decode_image, list_images, split_train_val, tiles, to_tensor, to_uint8
-from .codec import compress, decompress
+from .baselines import CODEC_QUALITIES, CODECS, codec_ladder
+from .codec import decompress
+from .data import decode_image, list_images, split_train_val, to_uint8
 from .models import values_ratio
-from .pca import BlockPCA
-from .pipeline import reconstruct, roundtrip
+from .pca import PCA_FILE, BlockPCA
+from .pipeline import TILE, analyse, crop_to_tiles, score
 from .pretrained import list_models, load_pretrained, model_info, read_manifest, update_model_entry, weights_dir
 
 PCA_CHANNELS = (4, 8, 16, 32, 64)
-TILE = 64
-
-
-def crop_to_tiles(image: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
-    return image[: h - h % TILE, : w - w % TILE]
-
-
-def _stitch(tile_batch: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Inverse of data.tiles: (N, 3, 64, 64) row-major → (1, 3, height, width)."""
-    rows, cols = height // TILE, width // TILE
-    x = tile_batch.reshape(rows, cols, 3, TILE, TILE).permute(2, 0, 3, 1, 4)
-    return x.reshape(1, 3, height, width)
-
-
-@torch.no_grad()
-def model_outputs(model, image: np.ndarray, float_latent: bool = True, refine_steps: int = 0) -> dict:
-    """8-bit-latent reconstruction (1, 3, H, W) and its bytes; with float_latent, also the
-    reconstruction from the unrounded latent ("float", else None); with refine_steps, also
-    that of the float latent after so many steps of latent refinement ("refined", else None)."""
-    h, w = image.shape[:2]
-    if model.any_size:
-        x = to_tensor(image)
-        q = roundtrip(model, x, bits=8)
-        return {"float": reconstruct(model, x) if float_latent else None, "8bit": q.image,
-                "bytes": q.quantized.num_bytes,
-                "refined": roundtrip(model, x, bits=None, refine_steps=refine_steps).image if refine_steps else None}
-    parts = tiles(image, TILE)
-    trips = [roundtrip(model, t[None], bits=8) for t in parts]
-    return {
-        "float": _stitch(reconstruct(model, parts), h, w) if float_latent else None,
-        "8bit": _stitch(torch.cat([t.image for t in trips]), h, w),
-        "bytes": sum(t.quantized.num_bytes for t in trips),
-        "refined": _stitch(roundtrip(model, parts, bits=None, refine_steps=refine_steps).image, h, w)
-        if refine_steps else None,
-    }
-
-
-def score(original: np.ndarray, reconstruction: np.ndarray) -> dict:
-    return metrics.quality(to_tensor(original), to_tensor(reconstruction))
 
 
 def mean_scores(rows: list[dict]) -> dict:
@@ -93,16 +53,28 @@ def per_image(rows: list[dict], key: str = "psnr") -> list[float]:
     return [round(float(r[key]), 3) for r in rows]
 
 
-def codec_outputs(model, model_id: str, sha256: str, image: np.ndarray) -> dict:
-    """Compress to an .aez file and decode that file: the decoded image (1, 3, H, W), the file's
-    bytes, the likelihood estimate of the bits, and the seconds each way."""
-    x = to_tensor(image)
+def codec_row(model, model_id: str, sha256: str, image: np.ndarray) -> dict:
+    """Compress to an .aez file (pipeline.analyse) and decode that file as a receiver would:
+    scores of the decoded image, bpp of the file, the likelihood estimate, seconds each way."""
     started = time.perf_counter()
-    result = compress(model, x, model_id, sha256)
+    analysis = analyse(model, model_id, image)
     encoded = time.perf_counter()
-    decoded = decompress(result.data, load=lambda _: (model, sha256))
-    return {"image": decoded.image, "bytes": len(result.data), "estimated_bits": result.estimated_bits,
-            "encode_s": encoded - started, "decode_s": time.perf_counter() - encoded}
+    decoded = to_uint8(decompress(analysis.file, load=lambda _: (model, sha256)).image)
+    decode_s = time.perf_counter() - encoded
+    pixels = image.shape[0] * image.shape[1]
+    return {**score(image, decoded), "bpp": analysis.bits_per_pixel, "bpp_estimated": analysis.estimated_bits / pixels,
+            "encode_s": encoded - started, "decode_s": decode_s}
+
+
+def model_row(model, model_id: str, image: np.ndarray, refine_steps: int = 0) -> dict:
+    """A conv or dense model's scores: PSNR of the float latent, the 8-bit latent's scores and bpp."""
+    a = analyse(model, model_id, image, float_latent=True, refine_steps=refine_steps)
+    return {
+        "psnr": score(image, a.float_reconstruction, full=False)["psnr"],
+        "psnr_8bit": a.scores["psnr"], "ssim_8bit": a.scores["ssim"], "ms_ssim_8bit": a.scores["ms_ssim"],
+        "bpp_8bit": a.bits_per_pixel,
+        **({"psnr_refined": score(image, a.refined_reconstruction, full=False)["psnr"]} if refine_steps else {}),
+    }
 
 
 def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: int | None = None,
@@ -125,31 +97,18 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
     per_model = {i: [] for i in model_ids}
     per_codec_model = {i: [] for i in codec_ids}
     per_pca = {c: [] for c in PCA_CHANNELS} if pca else {}
-    per_codec = {(c, q): [] for c in ("jpeg", "webp") for q in qualities}
+    per_codec = {(c, q): [] for c in CODECS for q in qualities}
     started = time.perf_counter()
     for image in tqdm(images, desc="eval", unit="img", disable=not progress):
         pixels = image.shape[0] * image.shape[1]
         for model_id, model in models.items():
-            out = model_outputs(model, image, refine_steps=refine_steps)
-            s8 = score(image, to_uint8(out["8bit"]))
-            per_model[model_id].append({
-                "psnr": score(image, to_uint8(out["float"]))["psnr"],
-                "psnr_8bit": s8["psnr"], "ssim_8bit": s8["ssim"], "ms_ssim_8bit": s8["ms_ssim"],
-                "bpp_8bit": metrics.bits_per_pixel(out["bytes"], *image.shape[:2]),
-                **({"psnr_refined": score(image, to_uint8(out["refined"]))["psnr"]} if refine_steps else {}),
-            })
+            per_model[model_id].append(model_row(model, model_id, image, refine_steps))
         for model_id, model in codecs.items():
-            out = codec_outputs(model, model_id, codec_info[model_id]["sha256"], image)
-            per_codec_model[model_id].append({
-                **score(image, to_uint8(out["image"])),
-                "bpp": metrics.bits_per_pixel(out["bytes"], *image.shape[:2]),
-                "bpp_estimated": out["estimated_bits"] / pixels, "encode_s": out["encode_s"], "decode_s": out["decode_s"],
-            })
+            per_codec_model[model_id].append(codec_row(model, model_id, codec_info[model_id]["sha256"], image))
         for channels in per_pca:
-            out = model_outputs(pca.as_model(channels), image)
-            s = score(image, to_uint8(out["float"]))
-            per_pca[channels].append({**s, "psnr_8bit": score(image, to_uint8(out["8bit"]))["psnr"],
-                                      "bpp_8bit": metrics.bits_per_pixel(out["bytes"], *image.shape[:2])})
+            a = analyse(pca.as_model(channels), f"block-pca-{channels}", image, float_latent=True)
+            per_pca[channels].append({**score(image, a.float_reconstruction), "psnr_8bit": a.scores["psnr"],
+                                      "bpp_8bit": a.bits_per_pixel})
         for (codec, quality), rows in per_codec.items():
             encoded = codec_ladder(image, codec, (quality,))[0]
             rows.append({**score(image, encoded.decoded), "bpp": 8 * encoded.num_bytes / pixels})
@@ -176,7 +135,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
         "block_pca": [{"channels": c, "ratio": 192 / c, **mean_scores(rows), "psnr_per_image": per_image(rows)}
                       for c, rows in per_pca.items()],
         **{codec: [{"quality": q, **mean_scores(per_codec[(codec, q)])} for q in qualities]
-           for codec in ("jpeg", "webp")},
+           for codec in CODECS},
     }
 
 
@@ -328,7 +287,7 @@ def write_rd_chart(results: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
     for codec, style in (("jpeg", "s-"), ("webp", "^-")):
         rows = [r for r in results[codec] if r["bpp"] <= 2.0]
-        ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], style, ms=4, label=f"Pillow {codec.upper() if codec == 'jpeg' else 'WebP'} (measured)")
+        ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], style, ms=4, label=f"Pillow {CODECS[codec].label} (measured)")
     for curve in published_curves():
         pts = [(b, p) for b, p in zip(curve["bpp"], curve["psnr"]) if b <= 2.0]
         ax.plot(*zip(*pts), "--", lw=1, alpha=0.7, label=f"{curve['name']} (published)")

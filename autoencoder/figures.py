@@ -1,4 +1,4 @@
-"""The app's plotly figures, built from what `explore` computes (no Streamlit here)."""
+"""The app's plotly figures, built from what `analysis` and `views` compute (no Streamlit here)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .explore import CODECS, LATENT_COLORSCALE, LatentGrid, RatePoint
-
-FAMILY_COLOURS = {"conv": "#d62728", "dense": "#9467bd", "codec": "#000000"}
-CODEC_COLOURS = {"jpeg": "#1f77b4", "webp": "#2ca02c"}
+from .report import RatePoint
+from .baselines import CODECS
+from .models import MODEL_FAMILIES
+from .views import LATENT_COLORSCALE, LatentGrid
 PCA_COLOUR = "#7f7f7f"
+
+
+def _family_colour(family: str | None) -> str:
+    return MODEL_FAMILIES[family].colour if family in MODEL_FAMILIES else "black"
 
 
 def latent_figure(grid: LatentGrid, height: int = 520) -> go.Figure:
@@ -55,9 +59,9 @@ def rd_figure(models: Sequence[RatePoint], families: Mapping[str, str], codecs: 
     for codec, points in codecs.items():
         figure.add_trace(go.Scatter(
             x=[p.bpp for p in points], y=[p.psnr for p in points], mode="lines+markers",
-            name=f"{CODECS[codec]} (this image)", line=dict(color=CODEC_COLOURS.get(codec)),
+            name=f"{CODECS[codec].label} (this image)", line=dict(color=CODECS[codec].colour),
             customdata=[[p.quality, p.num_bytes] for p in points],
-            hovertemplate=f"{CODECS[codec]} quality %{{customdata[0]}}<br>%{{customdata[1]:,}} B, "
+            hovertemplate=f"{CODECS[codec].label} quality %{{customdata[0]}}<br>%{{customdata[1]:,}} B, "
                           "%{x:.3f} bpp<br>%{y:.2f} dB<extra></extra>",
         ))
     for family in sorted({families[p.name] for p in models}):
@@ -65,7 +69,7 @@ def rd_figure(models: Sequence[RatePoint], families: Mapping[str, str], codecs: 
         figure.add_trace(go.Scatter(
             x=[p.bpp for p in points], y=[p.psnr for p in points], mode="markers+text",
             name=f"{family} models (this image)", text=[p.name for p in points], textposition="top center",
-            marker=dict(color=FAMILY_COLOURS.get(family), size=[16 if p.name == current else 10 for p in points],
+            marker=dict(color=_family_colour(family), size=[16 if p.name == current else 10 for p in points],
                         line=dict(width=[3 if p.name == current else 0 for p in points], color="black")),
             customdata=[p.num_bytes for p in points],
             hovertemplate="%{text}<br>%{customdata:,} B, %{x:.3f} bpp<br>%{y:.2f} dB<extra></extra>",
@@ -89,8 +93,8 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
         if rows:
             figure.add_trace(go.Scatter(
                 x=[r["bpp"] for r in rows], y=[r["psnr"] for r in rows], mode="lines",
-                name=f"{CODECS[codec]} (Kodak, {n} images)", line=dict(color=CODEC_COLOURS[codec], dash="dash"),
-                opacity=0.6, hovertemplate=f"{CODECS[codec]} on Kodak<br>%{{x:.3f}} bpp, %{{y:.2f}} dB<extra></extra>",
+                name=f"{CODECS[codec].label} (Kodak, {n} images)", line=dict(color=CODECS[codec].colour, dash="dash"),
+                opacity=0.6, hovertemplate=f"{CODECS[codec].label} on Kodak<br>%{{x:.3f}} bpp, %{{y:.2f}} dB<extra></extra>",
             ))
     rows = [r for r in kodak.get("block_pca", []) if r.get("psnr_8bit") is not None]
     if rows:
@@ -105,7 +109,7 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
         figure.add_trace(go.Scatter(
             x=[r["bpp"] for r in rows], y=[r["psnr"] for r in rows], mode="lines+markers",
             name=f"codec ladder (Kodak, {n} images, real files)", text=[r["id"] for r in rows],
-            line=dict(color=FAMILY_COLOURS["codec"], dash="dash"), marker=dict(symbol="circle-open", size=9),
+            line=dict(color=MODEL_FAMILIES["codec"].colour, dash="dash"), marker=dict(symbol="circle-open", size=9),
             opacity=0.7, hovertemplate="%{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
         ))
     rows = [r for r in kodak.get("models", []) if r.get("psnr_8bit") is not None]
@@ -114,6 +118,6 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
             x=[r["bpp_8bit"] for r in rows], y=[r["psnr_8bit"] for r in rows], mode="markers",
             name=f"models (Kodak, {n} images)", text=[r["id"] for r in rows],
             marker=dict(symbol="circle-open", size=11, line=dict(width=2),
-                        color=[FAMILY_COLOURS.get(r.get("family"), "black") for r in rows]),
+                        color=[_family_colour(r.get("family")) for r in rows]),
             hovertemplate="%{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
         ))

@@ -188,37 +188,92 @@ class ConvAutoencoder(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------
-# Dense (MLP) family: the whole 64×64×3 image is one 12288-vector.
+# Dense (MLP) family: a 64×64×3 image coded by fully connected layers only, MLP-Mixer style.
 
 @dataclass
 class DenseConfig:
-    latent_dim: int = 2048  # ratio in values = 12288 / latent_dim
-    hidden: int = 384  # width of the one hidden layer on each side (sets the file size)
+    latent_dim: int = 2048  # D: ratio in values = 12288 / D; D / 64 values per 8×8 patch
+    width: int = 256  # features per patch inside the mixer blocks (64 · width ≥ D: no layer narrower than the code)
+    depth: int = 2  # mixer blocks on each side
     image_size: int = 64
 
 
-class DenseAutoencoder(nn.Module):
-    """12288 → hidden → latent_dim → hidden → 12288, ReLU between.
+PATCH = 8  # the dense models see a 64×64 image as 64 patches of 8×8×3 = 192 values
 
-    Weight count is about 2 · 12288 · hidden, so `hidden` (not the latent) decides the file
-    size; with hidden = 384 the files stay under 25 MB in fp16. The price: everything the
-    latent holds has passed through `hidden` units first, so a 2048-value code carries at
-    most what 384 nonlinear features can.
+
+class MixerBlock(nn.Module):
+    """One MLP-Mixer block on (B, T, W): an MLP across the T patches (the same for every
+    feature), then an MLP across the W features (the same for every patch), each residual."""
+
+    def __init__(self, tokens: int, width: int):
+        super().__init__()
+        self.token_norm, self.feature_norm = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.token_mlp = nn.Sequential(nn.Linear(tokens, 2 * tokens), nn.GELU(), nn.Linear(2 * tokens, tokens))
+        self.feature_mlp = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.token_mlp(self.token_norm(x).transpose(1, 2)).transpose(1, 2)  # (B, T, W)
+        return x + self.feature_mlp(self.feature_norm(x))
+
+
+def _mixer(in_features: int, tokens: int, width: int, depth: int, out_features: int) -> nn.Sequential:
+    """in_features per patch → mixer blocks → out_features per patch; the last layer starts at
+    zero, so the branch adds nothing at init (as the conv family's `_branch`)."""
+    last = nn.Linear(width, out_features)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return nn.Sequential(nn.Linear(in_features, width), *[MixerBlock(tokens, width) for _ in range(depth)],
+                         nn.LayerNorm(width), last)
+
+
+class DenseAutoencoder(nn.Module):
+    """64×64×3 → D values → 64×64×3 with fully connected layers only.
+
+    The image is cut into T = 64 patches of 8×8×3 = 192 values. Each side has
+    * a linear path, a 192 → D/64 map shared by all patches and initialised from block-PCA
+      (`init_from_pca`), so the model starts at the best linear patch code of its size; and
+    * a residual MLP-Mixer branch (starting at zero) whose token MLPs connect all 64 patches
+      of the image, so it can spend the code where this image needs it.
+    The code is (B, D), channel-major: reshaped to (D/64, 8, 8) it is one 8×8 map per value of
+    a patch. Weights are shared across patches, so the file stays a few MB whatever D is; an
+    unshared 12288 → D layer would cost 12288 · D weights (100 MB at D = 2048) and every
+    layer narrower than D throws code away before it is made (the first dense design's flaw).
     """
 
     family = "dense"
     any_size = False  # exactly one 64×64 image; never padded
+    block_values = 3 * PATCH * PATCH  # 192
 
     def __init__(self, config: DenseConfig):
         super().__init__()
         self.config = config
-        n = 3 * config.image_size**2
-        self.encoder = nn.Sequential(
-            nn.Flatten(), nn.Linear(n, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.latent_dim)
-        )
-        self.decoder = nn.Sequential(
-            nn.Linear(config.latent_dim, config.hidden), nn.ReLU(), nn.Linear(config.hidden, n)
-        )
+        side = config.image_size
+        if side % PATCH:
+            raise ValueError(f"dense image_size must be a multiple of {PATCH}, got {side}")
+        self.tokens = (side // PATCH) ** 2
+        if config.latent_dim <= 0 or config.latent_dim % self.tokens:
+            raise ValueError(f"dense latent_dim must be a positive multiple of {self.tokens} (one value or more "
+                             f"per patch), got {config.latent_dim}")
+        c, w, d, t = config.latent_dim // self.tokens, config.width, config.depth, self.tokens
+        self.patch_channels = c
+        self.register_buffer("block_mean", torch.full((self.block_values,), 0.5))
+        self.register_buffer("latent_scale", torch.ones(c))
+        self.encoder_linear = nn.Linear(self.block_values, c)
+        self.encoder_branch = _mixer(self.block_values, t, w, d, c)
+        self.decoder_linear = nn.Linear(c, self.block_values)
+        self.decoder_branch = _mixer(c, t, w, d, self.block_values)
+
+    @torch.no_grad()
+    def init_from_pca(self, mean: torch.Tensor, basis: torch.Tensor, variances: torch.Tensor) -> None:
+        """mean: (192,), basis: (192, K) orthonormal columns and variances (K,), sorted, K ≥ D/64."""
+        c = self.patch_channels
+        components = basis[:, :c].T.contiguous()  # (c, 192)
+        self.block_mean.copy_(mean)
+        self.latent_scale.copy_(variances[:c].clamp_min(1e-8).sqrt())
+        self.encoder_linear.weight.copy_(components)
+        self.encoder_linear.bias.copy_(-components @ mean)
+        self.decoder_linear.weight.copy_(components.T)
+        self.decoder_linear.bias.copy_(mean)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, 64, 64) in [0, 1] → latent (B, latent_dim)."""
@@ -229,12 +284,20 @@ class DenseAutoencoder(nn.Module):
                 f"dense models take exactly {s}×{s} images, got {x.shape[-2]}×{x.shape[-1]}: "
                 f"resize or crop to {s}×{s} first (or use a conv model, which takes any size)"
             )
-        return self.encoder(x - 0.5)  # centred input: the first layer then needs no large bias
+        patches = F.pixel_unshuffle(x, PATCH).flatten(2).transpose(1, 2)  # (B, T, 192)
+        correction = self.encoder_branch(patches - self.block_mean).float()  # (B, T, c)
+        with _full_precision(x):
+            z = self.encoder_linear(patches) + self.latent_scale * correction  # (B, T, c)
+        return z.transpose(1, 2).flatten(1)  # (B, c·T), channel-major
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent (B, latent_dim) → image (B, 3, 64, 64), not clamped."""
-        s = self.config.image_size
-        return self.decoder(z).view(-1, 3, s, s) + 0.5
+        z = z.view(-1, self.patch_channels, self.tokens).transpose(1, 2)  # (B, T, c)
+        correction = self.decoder_branch(z / self.latent_scale).float()
+        with _full_precision(z):
+            patches = self.decoder_linear(z) + correction  # (B, T, 192)
+        side = self.config.image_size // PATCH
+        return F.pixel_shuffle(patches.transpose(1, 2).reshape(-1, self.block_values, side, side), PATCH)
 
     def latent_shape(self, height: int, width: int) -> tuple[int]:
         return (self.config.latent_dim,)
@@ -372,12 +435,21 @@ class CodecAutoencoder(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------
-# Registry: family name → (model class, config class). The manifest names families only.
+# Registry: the one table of families. The manifest names families only; this order is the
+# manifest's, the app's and the charts' order.
 
-MODEL_FAMILIES: dict[str, tuple[type[nn.Module], type]] = {
-    "conv": (ConvAutoencoder, ConvConfig),
-    "dense": (DenseAutoencoder, DenseConfig),
-    "codec": (CodecAutoencoder, CodecConfig),
+@dataclass(frozen=True)
+class Family:
+    model: type[nn.Module]
+    config: type
+    label: str  # how the app names it
+    colour: str  # its colour in every chart
+
+
+MODEL_FAMILIES: dict[str, Family] = {
+    "conv": Family(ConvAutoencoder, ConvConfig, "conv (any size)", "#d62728"),
+    "dense": Family(DenseAutoencoder, DenseConfig, "dense (64×64 only)", "#9467bd"),
+    "codec": Family(CodecAutoencoder, CodecConfig, "codec (real files)", "#000000"),
 }
 
 
@@ -385,7 +457,7 @@ def build_model(family: str, config: dict) -> nn.Module:
     """Construct an untrained model of `family` from a plain config dict (as saved)."""
     if family not in MODEL_FAMILIES:
         raise ValueError(f"unknown model family {family!r}; known: {sorted(MODEL_FAMILIES)}")
-    model_cls, config_cls = MODEL_FAMILIES[family]
+    model_cls, config_cls = MODEL_FAMILIES[family].model, MODEL_FAMILIES[family].config
     known = {f.name for f in dataclasses.fields(config_cls)}
     unknown = set(config) - known
     if unknown:

@@ -1,9 +1,18 @@
-"""Block-PCA: the optimal linear transform of 8×8×3 blocks. Two uses: the starting point of
-every conv model's linear path, and the baseline a conv model must beat at the same C."""
+"""Block-PCA, all of it: the optimal linear transform of 8×8×3 blocks. Two uses: the starting
+point of every conv and dense model's linear path, and the baseline a model must beat at the
+same size. One fit (`fit_block_pca`) over two kinds of data: random training crops (where a
+model starts) and every block of the photos at full resolution (the baseline).
+
+`python -m autoencoder fit-pca --data DIR --out weights` fits the baseline on the training
+split and writes weights/block-pca.safetensors plus its manifest entry (without --out: into
+runs/block-pca/, leaving the shipped one alone).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +21,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .data import RandomCrops, to_tensor
+from .data import RandomCrops, decode_image, list_images, split_train_val, to_tensor
 from .models import ConvAutoencoder, ConvConfig
+from .pretrained import read_manifest, sha256_of, write_manifest
 
 BLOCK = ConvAutoencoder.downsampling_factor
+PCA_FILE = "block-pca.safetensors"
 
 
 @dataclass
@@ -45,29 +56,34 @@ class BlockPCA:
         return cls(mean=t["mean"], basis=t["basis"], variances=t["variances"])
 
 
-def fit_block_pca(images: list[np.ndarray], scales: tuple[float, ...], crops: int = 4096,
-                  crop: int = 64, seed: int = 0) -> BlockPCA:
-    """The conv models' starting point: fit on the 8×8 blocks of `crops` seeded random crops
-    (crop×crop, multi-scale, flipped), the distribution the models then train on."""
-    x = RandomCrops(images, crop, scales, seed).sample(crops)  # (N, 3, crop, crop)
-    blocks = _blocks(x)
-    mean = blocks.mean(0)
-    centred = blocks - mean
-    return _sorted_eigenbasis(mean, centred.T @ centred / (len(blocks) - 1))
+def fit_block_pca(batches: Iterable[torch.Tensor]) -> BlockPCA:
+    """The one fit: every 8×8 block of every image in `batches` ((N, 3, H, W), H and W multiples
+    of 8), in one pass, from the sums of the blocks and of their outer products (float64)."""
+    total, outer, count = torch.zeros(3 * BLOCK * BLOCK, dtype=torch.float64), 0.0, 0
+    for x in batches:
+        blocks = _blocks(x)
+        total, outer, count = total + blocks.sum(0), outer + blocks.T @ blocks, count + len(blocks)
+    mean = total / count
+    return _sorted_eigenbasis(mean, (outer - count * torch.outer(mean, mean)) / (count - 1))
 
 
-def fit_block_pca_full_resolution(images: list[np.ndarray]) -> BlockPCA:
-    """The baseline: fit on every 8×8 block of the images as they are (the block grid from the
+def fit_on_crops(images: list[np.ndarray], scales: tuple[float, ...], crops: int = 4096, crop: int = 64,
+                 seed: int = 0) -> BlockPCA:
+    """Where a model starts: the blocks of `crops` seeded random crops (crop×crop, multi-scale,
+    flipped), the distribution the model then trains on."""
+    return fit_block_pca([RandomCrops(images, crop, scales, seed).sample(crops)])
+
+
+def fit_full_resolution(images: list[np.ndarray]) -> BlockPCA:
+    """The baseline: every 8×8 block of the images as they are (the block grid from the
     top-left corner, no resampling, no augmentation): the best linear block code for photos at
     the resolution they are evaluated at. Its last components hold full-resolution fine detail
     that downscaled crops lack, so at large C it is the stronger, fairer baseline (README)."""
-    total, outer, count = torch.zeros(3 * BLOCK * BLOCK, dtype=torch.float64), 0.0, 0
-    for image in images:
+    def whole_blocks(image: np.ndarray) -> torch.Tensor:
         h, w = (image.shape[0] // BLOCK) * BLOCK, (image.shape[1] // BLOCK) * BLOCK
-        blocks = _blocks(to_tensor(image[:h, :w]))
-        total, outer, count = total + blocks.sum(0), outer + blocks.T @ blocks, count + len(blocks)
-    mean = total / count  # one pass over the images: the covariance from the sums of blocks and of their outer products
-    return _sorted_eigenbasis(mean, (outer - count * torch.outer(mean, mean)) / (count - 1))
+        return to_tensor(image[:h, :w])
+
+    return fit_block_pca(whole_blocks(image) for image in images)
 
 
 def _blocks(x: torch.Tensor) -> torch.Tensor:
@@ -81,3 +97,27 @@ def _sorted_eigenbasis(mean: torch.Tensor, covariance: torch.Tensor) -> BlockPCA
     order = variances.argsort(descending=True)
     return BlockPCA(mean=mean.float(), basis=vectors[:, order].float().contiguous(),
                     variances=variances[order].float())
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m autoencoder fit-pca", description=__doc__)
+    p.add_argument("--data", required=True, help="folder of training images (never the evaluation set)")
+    p.add_argument("--val-every", type=int, default=12, help="hold out the same images as training")
+    p.add_argument("--out", type=Path, help="weights folder (default: runs/block-pca/; the shipped weights/ only when named)")
+    args = p.parse_args(argv)
+    out = args.out or Path("runs") / "block-pca"
+    out.mkdir(parents=True, exist_ok=True)
+    train_files, _ = split_train_val(list_images(args.data), args.val_every)
+    pca = fit_full_resolution([decode_image(f) for f in train_files])
+    path = out / PCA_FILE
+    pca.save(path, {"data": str(args.data), "fit": "every 8×8 block at full resolution"})
+    manifest = read_manifest(out)
+    manifest["block_pca"] = {
+        "file": PCA_FILE,
+        "sha256": sha256_of(path),
+        "command": "python -m autoencoder fit-pca " + " ".join(argv if argv is not None else []),
+        "data": f"{args.data} ({len(train_files)} images, the training split; every 8×8 block at full resolution)",
+    }
+    write_manifest(manifest, out)
+    print(f"wrote {path}; variance kept by C = 4/8/16/32/64: " + ", ".join(
+        f"{float(pca.variances[:c].sum() / pca.variances.sum()):.4f}" for c in (4, 8, 16, 32, 64)))

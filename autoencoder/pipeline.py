@@ -1,16 +1,30 @@
-"""Running a model on an image: padding, encoding, refining the latent, 8-bit latents, decoding,
-cropping back."""
+"""Running a model on an image: the one protocol the app, `eval` and `bench` share.
+
+    decode (data.py) → analyse(): pad or tile, encode, round the latent to 8 bits (or write
+    the codec's .aez file), decode, crop back → scores (metrics.py) → views → app
+
+`analyse` takes an image as the app and eval hold it (uint8 (H, W, 3)) and returns an
+`Analysis`: the reconstruction, the latent, the real bytes and the scores. Under it, on
+tensors: `reconstruct` (float latent), `roundtrip` (8-bit or float latent, optionally
+refined) and `refine_latent`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from . import metrics
+from .codec import compress
+from .data import tiles, to_tensor, to_uint8
 from .latent import QuantizedLatent, dequantize, quantize
 from .models import crop_to, pad_to_multiple
+from .pretrained import model_info
+
+TILE = 64  # dense models code an image as whole 64×64 tiles; eval crops every image to whole tiles
 
 
 @dataclass
@@ -73,3 +87,98 @@ def roundtrip(model: nn.Module, x: torch.Tensor, bits: int | None = 8, refine_st
         q = quantize(z, bits)
         z = dequantize(q).to(z.device)
     return Roundtrip(image=crop_to(model.decode(z), h, w).clamp(0, 1), latent=z, quantized=q)
+
+
+# ---------------------------------------------------------------------------------------
+# One model on one image (uint8 arrays): what the app shows, eval scores and bench times.
+
+def crop_to_tiles(image: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) → its top-left part made of whole TILE×TILE tiles."""
+    h, w = image.shape[:2]
+    return image[: h - h % TILE, : w - w % TILE]
+
+
+def _stitch(tile_batch: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse of data.tiles: (N, 3, 64, 64) row-major → (1, 3, height, width)."""
+    rows, cols = height // TILE, width // TILE
+    x = tile_batch.reshape(rows, cols, 3, TILE, TILE).permute(2, 0, 3, 1, 4)
+    return x.reshape(1, 3, height, width)
+
+
+@dataclass
+class Analysis:
+    model_id: str
+    original: np.ndarray  # uint8 (H, W, 3): the model's input
+    reconstruction: np.ndarray  # uint8 (H, W, 3): decoded from the 8-bit latent (codec: from the .aez file)
+    latent: np.ndarray  # float32, what the decoder received: (C, h, w); dense (D,), or (N, D) for N tiles
+    num_bytes: int  # the real size: 8-bit codes with their ranges, or the whole .aez file
+    scores: dict  # metrics.quality of the reconstruction: mse, psnr, ssim, ms_ssim (None if too small or not asked)
+    quantized: QuantizedLatent | None = None  # the 8-bit code of a single latent (conv; dense on one 64×64 image)
+    file: bytes | None = None  # codec models: the .aez file the reconstruction was decoded from
+    bits_map: np.ndarray | None = None  # codec models: float (H, W), bits spent on each pixel
+    estimated_bits: float | None = None  # codec models: what the entropy model predicts for the file's symbols
+    float_reconstruction: np.ndarray | None = None  # uint8, from the unrounded latent (when asked for)
+    refined_reconstruction: np.ndarray | None = None  # uint8, from the refined float latent (when asked for)
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return metrics.bits_per_pixel(self.num_bytes, *self.original.shape[:2])
+
+    @property
+    def ratio(self) -> float:
+        """Input values per latent value for this image (padding to multiples of 8 included)."""
+        return self.original.size / self.latent.size
+
+    def numbers(self) -> dict[str, float | None]:
+        """Everything the metric tiles show, as plain numbers (what deltas are taken between)."""
+        return {**self.scores, "ratio": self.ratio, "bytes": self.num_bytes, "bpp": self.bits_per_pixel}
+
+
+def score(original: np.ndarray, reconstruction: np.ndarray, full: bool = True) -> dict:
+    """metrics.quality of two uint8 images; full=False: MSE and PSNR only (SSIM and MS-SSIM
+    None), for charts of many points where SSIM would cost seconds."""
+    x, y = to_tensor(original), to_tensor(reconstruction)
+    if full:
+        return metrics.quality(x, y)
+    return {"mse": float(metrics.mse(x, y)), "psnr": float(metrics.psnr(x, y)), "ssim": None, "ms_ssim": None}
+
+
+@torch.no_grad()
+def analyse(model: nn.Module, model_id: str, image: np.ndarray, *, full_scores: bool = True,
+            float_latent: bool = False, refine_steps: int = 0) -> Analysis:
+    """Run `model` (eval mode, not modified) on `image`, uint8 (H, W, 3).
+
+    conv: the whole image, latent rounded to 8 bits (per channel). dense: exactly 64×64, or
+    any image of whole 64×64 tiles coded one by one (each tile its own 8-bit range; bytes
+    summed). codec: the real .aez file, and what that file decodes to (compress returns the
+    decoder's own computation on the same symbols, which tests check against decompress).
+    float_latent / refine_steps (not codec): also decode the unrounded latent / the latent
+    after that many refinement steps, as eval reports them.
+    """
+    if model.family == "codec":
+        result = compress(model, to_tensor(image), model_id, model_info(model_id)["sha256"])
+        reconstruction = to_uint8(result.image)
+        return Analysis(model_id, image, reconstruction, result.latent.numpy(), len(result.data),
+                        score(image, reconstruction, full_scores), file=result.data,
+                        bits_map=result.bits_map.numpy(), estimated_bits=result.estimated_bits)
+    h, w = image.shape[:2]
+    tiled = not model.any_size and (h, w) != (TILE, TILE)
+    if tiled and (h % TILE or w % TILE):
+        raise ValueError(f"dense models take whole {TILE}×{TILE} tiles, got {w}×{h}: crop with crop_to_tiles")
+    x = tiles(image, TILE) if tiled else to_tensor(image)  # (N, 3, 64, 64) or (1, 3, H, W)
+
+    def whole(batch: torch.Tensor) -> np.ndarray:
+        return to_uint8(_stitch(batch, h, w) if tiled else batch)
+
+    trips = [roundtrip(model, part[None], bits=8) for part in x]
+    reconstruction = whole(torch.cat([t.image for t in trips]))
+    latent = torch.cat([t.latent for t in trips]).float().cpu().numpy()
+    return Analysis(
+        model_id, image, reconstruction, latent if tiled else latent[0],
+        num_bytes=sum(t.quantized.num_bytes for t in trips),
+        scores=score(image, reconstruction, full_scores),
+        quantized=None if tiled else trips[0].quantized,
+        float_reconstruction=whole(reconstruct(model, x)) if float_latent else None,
+        refined_reconstruction=whole(roundtrip(model, x, bits=None, refine_steps=refine_steps).image)
+        if refine_steps else None,
+    )

@@ -32,7 +32,6 @@ from torch import nn
 from .models import MODEL_FAMILIES, build_model
 
 MANIFEST_NAME = "manifest.json"
-FAMILY_ORDER = {"conv": 0, "dense": 1, "codec": 2}  # manifest order: families, then ratio (largest first)
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the shipped one is ~0.2 MB
 MAX_WEIGHTS_BYTES = 256 * 1024 * 1024  # a weights file; the largest shipped one is 44 MB
 MAX_PARAMETERS = 40_000_000  # parameters and buffers of one model (160 MB in float32; the largest ships 11 M)
@@ -44,9 +43,15 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 CONFIG_RANGES: dict[str, tuple[int, int] | frozenset[str]] = {
     "latent_channels": (1, 256), "width": (1, 512), "depth": (0, 8), "linear_kernel": (1, 3),
     "refine_width": (0, 128), "refine_depth": (0, 8),
-    "latent_dim": (1, 16384), "hidden": (1, 4096), "image_size": (8, 256),
+    "latent_dim": (1, 16384), "image_size": (8, 256),
     "prior": frozenset({"factorized", "hyperprior"}), "hyper_channels": (1, 256), "hyper_width": (1, 512),
 }
+
+
+def _family_order(family) -> int:
+    """Manifest order: families as MODEL_FAMILIES lists them (unknown last), then ratio."""
+    order = list(MODEL_FAMILIES)
+    return order.index(family) if family in order else len(order)
 
 
 class WeightsError(RuntimeError):
@@ -69,7 +74,7 @@ def check_config(family: str, config) -> None:
     Raises ValueError saying which field and why."""
     if not isinstance(config, dict):
         raise ValueError(f"config must be a JSON object, got {type(config).__name__}")
-    known = {f.name for f in dataclasses.fields(MODEL_FAMILIES[family][1])}
+    known = {f.name for f in dataclasses.fields(MODEL_FAMILIES[family].config)}
     for key, value in config.items():
         if key not in known:
             raise ValueError(f"config has an unknown field {key!r} (a {family} config has {', '.join(sorted(known))})")
@@ -236,7 +241,7 @@ def update_model_entry(model_id: str, fields: dict, folder: Path | None = None, 
             entry.clear()
             entry["id"] = model_id
         entry.update(fields)
-        models.sort(key=lambda m: (FAMILY_ORDER.get(m.get("family"), len(FAMILY_ORDER)), -m.get("ratio", 0),
+        models.sort(key=lambda m: (_family_order(m.get("family")), -m.get("ratio", 0),
                                    m.get("lmbda") or 0, m["id"]))
         write_manifest(manifest, folder)
     return entry

@@ -9,8 +9,11 @@
     torchrun --nproc_per_node 2 -m autoencoder train --config ...        # data-parallel
 
 A config file holds any of the options below (flags given on the command line win). Every
-run saves a checkpoint (`--resume` continues it), then writes weights/<id>.safetensors and
-records in weights/manifest.json how the model was trained.
+run saves a checkpoint (`--resume` continues it), then writes <out>/<id>.safetensors and
+records in <out>/manifest.json how the model was trained. <out> is runs/<id>/ unless `--out`
+says otherwise, so a run of your own never touches the shipped weights/ (the scripts that
+reproduce those pass `--out weights`). `--init-from` reads the model it starts from in `--out`
+when given, else in the shipped weights/.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from . import metrics
 from .data import RandomCrops, decode_image, fixed_crops, list_images, split_train_val
 from .hardware import PRECISIONS, cpu_name, resolve_precision
 from .models import MODEL_FAMILIES, CodecAutoencoder, build_model, values_ratio
-from .pca import fit_block_pca
+from .pca import fit_on_crops
+from .uses import add_noise
 from .pretrained import (load_pretrained, load_weights_file, model_info, save_weights, update_model_entry,
                          weights_dir)
 
@@ -68,6 +72,10 @@ DEFAULTS = {
     # the gains learn at lr × entropy_lr_scale, since they start from nothing.
     "lmbda": None,
     "entropy_lr_scale": 10.0,
+    # Denoising (conv family): each training input gets Gaussian noise of a standard deviation
+    # drawn uniformly from [0, noise_sigma] (pixel values in [0, 1]); the target stays clean.
+    # Validation then scores denoising at noise_sigma / 2.
+    "noise_sigma": None,
 }
 
 
@@ -88,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scales", type=float, nargs="+", help="resize factors crops are taken at (1: full resolution)")
     p.add_argument("--lr", type=float)
     p.add_argument("--lmbda", type=float, help="codec family: rate–distortion weight (loss = lmbda·255²·MSE + bpp)")
+    p.add_argument("--noise-sigma", type=float, dest="noise_sigma",
+                   help="train a denoiser: inputs get Gaussian noise with σ up to this (pixels in [0, 1])")
     p.add_argument("--precision", choices=PRECISIONS,
                    help="training arithmetic (weights stay float32); auto: bfloat16 where the hardware has it")
     p.add_argument("--seed", type=int)
@@ -95,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-interval", type=int, dest="val_interval", help="validate every N steps")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
-    p.add_argument("--out", type=Path, help="weights folder (default: the shipped weights/)")
+    p.add_argument("--out", type=Path, help="weights folder to write into, with its manifest (default: runs/<id>/; "
+                                            "the shipped weights/ only when named)")
     p.add_argument("--checkpoint", type=Path, help="checkpoint file (default: runs/<id>/checkpoint.pt)")
     p.add_argument("--checkpoint-interval", type=int, default=500, dest="checkpoint_interval")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
@@ -188,12 +199,13 @@ def quantization_step(lmbda: float) -> float:
 
 
 def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                  mixed: bool, lmbda: float | None = None) -> torch.Tensor:
+                  mixed: bool, lmbda: float | None = None, noisy: torch.Tensor | None = None) -> torch.Tensor:
     """One update on the batch x (B, 3, H, W); returns its loss (a 0-d tensor): the MSE, or for
-    a codec (lmbda given) lmbda·255²·MSE + estimated bits per pixel."""
+    a codec (lmbda given) lmbda·255²·MSE + estimated bits per pixel. With `noisy` (a denoiser)
+    the model reads the noisy batch and is scored against the clean x."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=mixed):
         if lmbda is None:
-            out, bits = model(x), None
+            out, bits = model(x if noisy is None else noisy), None
         else:
             out, bits = model.rate_distortion(x)
     loss = torch.mean((out.float() - x) ** 2)
@@ -239,11 +251,14 @@ def resumed_schedule(state: dict, step: int, options: dict) -> tuple[int, float]
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, crops: torch.Tensor, device: torch.device) -> float:
+def validate(model: torch.nn.Module, crops: torch.Tensor, device: torch.device, noise_sigma: float | None = None) -> float:
     """Mean per-crop PSNR on the held-out crops (the training-set hold-out, never Kodak); a
-    codec's reconstruction is that of its rounded latent."""
+    codec's reconstruction is that of its rounded latent. With noise_sigma (a denoiser): of
+    the output from the crops with seeded noise at half that σ, against the clean crops."""
     model.eval()
-    scores = [metrics.psnr(model(b.to(device)).clamp(0, 1), b.to(device)) for b in crops.split(32)]
+    inputs = crops if not noise_sigma else add_noise(crops, noise_sigma / 2, torch.Generator().manual_seed(0))
+    scores = [metrics.psnr(model(i.to(device)).clamp(0, 1), b.to(device))
+              for i, b in zip(inputs.split(32), crops.split(32))]
     model.train()
     return float(torch.cat(scores).mean())
 
@@ -284,6 +299,8 @@ def _train(argv: list[str] | None) -> dict:
     args = build_parser().parse_args(argv)
     options = resolve_options(args)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if options["noise_sigma"] is not None and (options["family"] != "conv" or not 0 < options["noise_sigma"] <= 1):
+        raise SystemExit("--noise-sigma trains a conv denoiser: give a conv model and 0 < σ ≤ 1")
     if distributed and options["family"] == "codec":
         # DistributedDataParallel synchronises gradients only through forward(), and a codec
         # trains through rate_distortion(): run it in one process rather than train it wrong.
@@ -317,8 +334,8 @@ def _train(argv: list[str] | None) -> dict:
         model = load_pretrained(source["id"], args.out or weights_dir()).requires_grad_(True)
     else:
         model = build_model(options["family"], options["model"])
-        if options["family"] == "conv" and options["pca_init"]:
-            pca = fit_block_pca(images, tuple(options["scales"]), seed=options["seed"])
+        if options["family"] in ("conv", "dense") and options["pca_init"]:
+            pca = fit_on_crops(images, tuple(options["scales"]), seed=options["seed"])
             model.init_from_pca(pca.mean, pca.basis, pca.variances)
     model.to(device, memory_format=torch.channels_last).train()  # faster convs on CPU and GPU
     mixed = options["precision"] == "bfloat16"
@@ -353,7 +370,7 @@ def _train(argv: list[str] | None) -> dict:
 
     def validation_point(at: int) -> list:
         """[step, PSNR] (+ estimated bpp for a codec) on the held-out crops."""
-        point = [at, round(validate(model, val_crops, device), 3)]
+        point = [at, round(validate(model, val_crops, device, options["noise_sigma"]), 3)]
         return point + [round(validate_bpp(model, val_crops, device), 4)] if codec else point
 
     if rank == 0 and val_crops is not None and step == 0:  # the starting point (block-PCA for conv)
@@ -363,7 +380,11 @@ def _train(argv: list[str] | None) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, options, extended_at) * group["lr_scale"]
         x = sampler.sample(batch).to(device).contiguous(memory_format=torch.channels_last)
-        loss = training_step(trainee, optimizer, x, mixed, lmbda)
+        noisy = None
+        if options["noise_sigma"]:  # σ per image, uniform in [0, noise_sigma]
+            sigma = torch.rand(batch, 1, 1, 1, generator=sampler.generator) * options["noise_sigma"]
+            noisy = add_noise(x, sigma.to(device), sampler.generator)
+        loss = training_step(trainee, optimizer, x, mixed, lmbda, noisy)
         step += 1
         now = time.perf_counter()
         elapsed, started = elapsed + now - started, now
@@ -391,10 +412,15 @@ def _train(argv: list[str] | None) -> dict:
     return record
 
 
+def output_folder(args: argparse.Namespace, options: dict) -> Path:
+    """Where the weights and their manifest entry go: --out, else runs/<id>/ beside the checkpoint."""
+    return args.out or Path("runs") / options["id"]
+
+
 def finish(model, options, args, argv, device, world, elapsed, val_history, val_crops, source, n_train, n_val) -> dict:
     """Write the weights and the manifest entry that says how they were made. The entry is
     replaced, not merged: scores measured on the previous weights of this id no longer hold."""
-    out = args.out or weights_dir()
+    out = output_folder(args, options)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{options['id']}.safetensors"
     dtype = getattr(torch, options["storage_dtype"])
@@ -415,6 +441,7 @@ def finish(model, options, args, argv, device, world, elapsed, val_history, val_
         "config": cfg,
         **({"latent_dim": cfg["latent_dim"]} if model.family == "dense" else {"latent_channels": cfg["latent_channels"]}),
         **({"prior": cfg["prior"], "lmbda": options["lmbda"]} if model.family == "codec" else {}),
+        **({"use": "denoising", "noise_sigma": options["noise_sigma"]} if options["noise_sigma"] else {}),
         "ratio": values_ratio(model),
         "parameters": sum(p.numel() for p in model.parameters()),
         "file": path.name,
@@ -440,5 +467,9 @@ def finish(model, options, args, argv, device, world, elapsed, val_history, val_
                                            "training": source.get("training")}
     if val_crops is not None and dtype != torch.float32:
         # What storing the weights in a smaller type costs, on the same held-out crops.
-        fields["training"]["validation_psnr_as_stored"] = round(validate(stored, val_crops, torch.device("cpu")), 3)
-    return update_model_entry(options["id"], fields, out, replace=True)
+        fields["training"]["validation_psnr_as_stored"] = round(
+            validate(stored, val_crops, torch.device("cpu"), options["noise_sigma"]), 3)
+    entry = update_model_entry(options["id"], fields, out, replace=True)
+    print(f"wrote {path} and its entry in {out / 'manifest.json'}"
+          + ("" if args.out else f"; use it with AUTOENCODER_WEIGHTS={out}"))
+    return entry

@@ -14,7 +14,7 @@ from conftest import write_images
 APP_MODELS = {
     "conv-c4": ["--model", "latent_channels=4", "--model", "width=8", "--model", "depth=1", "--crop", "32"],
     "conv-c16": ["--model", "latent_channels=16", "--model", "width=8", "--model", "depth=1", "--crop", "32"],
-    "dense-d64": ["--family", "dense", "--model", "latent_dim=64", "--model", "hidden=16", "--crop", "64"],
+    "dense-d64": ["--family", "dense", "--model", "latent_dim=64", "--model", "width=8", "--model", "depth=1", "--crop", "64"],
     "codec-c4-hp": ["--family", "codec", "--init-from", "conv-c4", "--lmbda", "0.01", "--model", "hyper_channels=4",
                     "--model", "hyper_width=8", "--crop", "64"],
 }

@@ -35,16 +35,16 @@ def image_folder(tmp_path_factory) -> Path:
 def tiny_weights(tmp_path_factory, image_folder) -> Path:
     """A weights folder with a tiny conv model, a tiny dense model and a block-PCA, made by
     the real training and fit-pca commands (two steps each)."""
-    from autoencoder import baselines, train
+    from autoencoder import pca, train
 
     out = tmp_path_factory.mktemp("weights")
     common = ["--data", str(image_folder), "--steps", "2", "--batch-size", "2", "--val-every", "4",
               "--out", str(out), "--no-progress", "--threads", "1"]
     train.main(["--id", "conv-c4", "--model", "latent_channels=4", "--model", "width=8", "--model", "depth=1",
                 "--crop", "32", "--checkpoint", str(out / "ck1.pt"), *common])
-    train.main(["--id", "dense-d16", "--family", "dense", "--model", "latent_dim=16", "--model", "hidden=8",
+    train.main(["--id", "dense-d64", "--family", "dense", "--model", "latent_dim=64", "--model", "width=8", "--model", "depth=1",
                 "--crop", "64", "--checkpoint", str(out / "ck2.pt"), *common])
-    baselines.main(["--data", str(image_folder), "--out", str(out), "--val-every", "4"])
+    pca.main(["--data", str(image_folder), "--out", str(out), "--val-every", "4"])
     return out
 
 
@@ -56,3 +56,17 @@ def use_weights(tiny_weights, monkeypatch) -> Path:
 
 needs_shared = pytest.mark.skipif(not (SHARED_DATA / "kodak").is_dir(),
                                   reason="needs ../shared/data (the Kodak and training photos), absent in this checkout")
+
+
+def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random RGB image (compresses like a photo, not like noise)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([np.sin(xx / rng.uniform(5, 20) + c) * np.cos(yy / rng.uniform(5, 20)) for c in range(3)], -1)
+    return np.clip(base * 100 + 128 + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
+
+
+def numpy_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR of two uint8 images in plain numpy: an expectation independent of autoencoder.metrics."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2) / 255.0**2
+    return float(10 * np.log10(1 / mse))

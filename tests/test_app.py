@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_models import make_app_weights
 from corpus import IMAGE_CASES, MANIFEST_CASES, WHOLE_MANIFEST_CASES, break_model
-from test_explore import photo
+from conftest import photo
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from app_models import make_app_weights
 from autoencoder.load_test import CHROMIUM, CHROMIUM_ARGS, Server
-from test_explore import photo
+from conftest import photo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

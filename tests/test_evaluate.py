@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import autoencoder as ae
 from autoencoder import baselines, bench, evaluate, pretrained
 from autoencoder.data import decode_image, list_images, split_train_val
 from conftest import SHARED_DATA, needs_shared, write_images
@@ -19,7 +20,7 @@ def test_eval_on_two_tiny_images(use_weights, eval_folder, tmp_path):
     results = evaluate.main(["--data", str(eval_folder), "--json", str(out_json), "--markdown", str(out_md)])
     assert json.loads(out_json.read_text()) == results
     assert results["images"] == 2
-    assert [m["id"] for m in results["models"]] == ["conv-c4", "dense-d16"]
+    assert [m["id"] for m in results["models"]] == ["conv-c4", "dense-d64"]
     assert results["image_names"] == [f.name for f in list_images(eval_folder)]
     for row in results["models"]:
         assert 5 < row["psnr"] < 60 and 0 < row["bpp_8bit"] < 24
@@ -88,7 +89,8 @@ def test_update_manifest_and_readme_splice(use_weights, eval_folder, tmp_path):
 def test_stitching_tiles_is_exact():
     image = np.random.default_rng(0).integers(0, 256, (128, 192, 3), dtype=np.uint8)
     from autoencoder.data import tiles, to_tensor
-    assert torch.equal(evaluate._stitch(tiles(image, 64), 128, 192), to_tensor(image))
+    from autoencoder.pipeline import _stitch
+    assert torch.equal(_stitch(tiles(image, 64), 128, 192), to_tensor(image))
 
 
 def test_pillow_codecs_and_byte_budget(tmp_path):
@@ -105,9 +107,14 @@ def test_pillow_codecs_and_byte_budget(tmp_path):
 
 def test_bench_runs_on_tiny_weights(use_weights, tmp_path):
     rows = bench.main(["--repeats", "1", "--json", str(tmp_path / "b.json")])
-    assert {r["id"] for r in rows} == {"conv-c4", "dense-d16"}
-    conv = next(r for r in rows if r["id"] == "conv-c4")
-    assert conv["roundtrip_1024_s"] > 0 and "roundtrip_1024_s" not in rows[1]
+    assert {r["id"] for r in rows} == {"conv-c4", "dense-d64"}
+    conv, dense = (next(r for r in rows if r["id"] == i) for i in ("conv-c4", "dense-d64"))
+    # conv models are timed at every size, dense models at the one size they take
+    assert {k for k in conv if k.startswith("roundtrip_")} == {"roundtrip_64_s", "roundtrip_512_s", "roundtrip_1024_s"}
+    assert {k for k in dense if k.startswith("roundtrip_")} == {"roundtrip_64_s"}
+    assert conv["roundtrip_1024_s"] > conv["roundtrip_64_s"]  # 256× the pixels cannot be as fast
+    assert conv["parameters"] == sum(p.numel() for p in ae.load_pretrained("conv-c4").parameters())
+    assert json.loads((tmp_path / "b.json").read_text())["rows"] == rows
 
 
 def test_bench_training_predicts_reproduction_time(tmp_path):

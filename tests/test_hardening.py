@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import autoencoder as ae
-from autoencoder import explore, pretrained
+from autoencoder import pretrained, report
 from autoencoder.data import ImageError, decode_image
 from conftest import REPO
 from corpus import (IMAGE_CASES, MANIFEST_CASES, WHOLE_MANIFEST_CASES, break_model, encoded, float_tiff, jpeg_claiming,
@@ -38,7 +38,7 @@ def test_a_damaged_entry_is_refused_with_its_reason_and_the_other_models_still_l
     if case.at_load:
         assert "conv-c4" in pretrained.list_models(folder)
     else:
-        assert pretrained.list_models(folder) == ["dense-d16"]
+        assert pretrained.list_models(folder) == ["dense-d64"]
         (reason,) = pretrained.checked_entries(folder)[1]
         assert case.words in reason and "conv-c4" in reason
     with pytest.raises(ae.WeightsError) as refused:
@@ -47,7 +47,7 @@ def test_a_damaged_entry_is_refused_with_its_reason_and_the_other_models_still_l
     assert str(folder) not in str(refused.value)  # the file is named as the manifest names it, never resolved
     if name.startswith("link"):
         assert "/dev" not in str(refused.value) and "/etc" not in str(refused.value)
-    ae.load_pretrained("dense-d16", folder)
+    ae.load_pretrained("dense-d64", folder)
 
 
 @pytest.mark.parametrize("name", sorted(WHOLE_MANIFEST_CASES))
@@ -103,15 +103,15 @@ def test_odd_image_files_are_decoded_right_or_refused_in_our_words(name):
 
 
 def test_a_jpeg_claiming_8000x6000_is_decoded_at_a_fraction_for_the_app():
-    upload = explore.decode_upload(jpeg_claiming(8000, 6000))
+    upload = report.decode_upload(jpeg_claiming(8000, 6000))
     assert upload.size == (8000, 6000)
-    assert max(upload.image.shape[:2]) == explore.MAX_SIDE  # decoded at 1/4 (2000×1500), then cut to 1024
+    assert max(upload.image.shape[:2]) == report.MAX_SIDE  # decoded at 1/4 (2000×1500), then cut to 1024
 
 
 def test_uploads_report_the_file_size_after_exif_rotation():
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to display
-    upload = explore.decode_upload(encoded(Image.fromarray(smooth(1200, 1800)), "JPEG", exif=exif))
+    upload = report.decode_upload(encoded(Image.fromarray(smooth(1200, 1800)), "JPEG", exif=exif))
     assert upload.size == (1200, 1800) and upload.image.shape[:2] == (1024, 683)
 
 
@@ -137,7 +137,7 @@ def test_an_upload_costs_at_most_600_mb_of_memory(name, tmp_path):
     # and hide any peak below that.
     script = textwrap.dedent(f"""
         from pathlib import Path
-        from autoencoder import explore
+        from autoencoder import report
         from autoencoder.data import ImageError
 
         def kb(field):
@@ -147,7 +147,7 @@ def test_an_upload_costs_at_most_600_mb_of_memory(name, tmp_path):
         Path("/proc/self/clear_refs").write_text("5")  # the peak starts again at what is resident now
         before = kb("VmRSS:")
         try:
-            explore.decode_upload(data)
+            report.decode_upload(data)
             outcome = "decoded"
         except ImageError as e:
             outcome = str(e)
@@ -168,7 +168,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | s
 ENTRY_KEYS = ("id", "family", "config", "file", "sha256", "ratio", "latent_channels", "latent_dim", "prior", "lmbda",
               "bpp_kodak")
 CONFIG_KEYS = ("latent_channels", "width", "depth", "linear_kernel", "refine_width", "refine_depth", "latent_dim",
-               "hidden", "image_size", "prior", "hyper_channels", "hyper_width")
+               "image_size", "prior", "hyper_channels", "hyper_width")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

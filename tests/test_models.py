@@ -4,7 +4,7 @@ import torch
 
 import autoencoder as ae
 from autoencoder.models import ConvAutoencoder, DenseAutoencoder, build_model, values_ratio
-from autoencoder.pca import fit_block_pca, fit_block_pca_full_resolution
+from autoencoder.pca import fit_full_resolution, fit_on_crops
 from autoencoder.data import decode_image, list_images
 
 
@@ -12,16 +12,30 @@ def tiny_conv(c=4, **extra):
     return build_model("conv", {"latent_channels": c, "width": 8, "depth": 1, **extra}).eval()
 
 
-@pytest.mark.parametrize("refine_width", [0, 4])
+def orthonormal_basis(seed: int = 0) -> torch.Tensor:
+    """A random orthonormal basis of the 192 values of an 8×8×3 block, (192, 192)."""
+    q, _ = torch.linalg.qr(torch.randn(192, 192, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    return q.float()
+
+
 @pytest.mark.parametrize("size", [(1, 1), (7, 13), (64, 64), (1000, 3)])
-def test_conv_round_trip_keeps_any_size(size, refine_width):
-    model = tiny_conv(refine_width=refine_width, refine_depth=1)
-    if refine_width:  # a post-filter that does something, so its padding and shapes are exercised
-        torch.nn.init.normal_(model.refine[-1].weight, std=0.1)
+def test_conv_round_trip_keeps_any_size_and_is_exact_with_every_component(size):
+    # A block transform keeping all 192 coefficients of an orthonormal basis is the identity:
+    # whatever the size, padding, encoding, decoding and cropping back must return the input.
+    model = tiny_conv(c=192)
+    model.init_from_pca(torch.rand(192), orthonormal_basis(), torch.ones(192))
     x = torch.rand(2, 3, *size)
     y = ae.reconstruct(model, x)
     assert y.shape == x.shape
-    assert float(y.min()) >= 0 and float(y.max()) <= 1
+    torch.testing.assert_close(y, x, atol=1e-5, rtol=0)
+
+
+def test_post_filter_keeps_the_size_and_the_range():
+    model = tiny_conv(refine_width=4, refine_depth=1)
+    torch.nn.init.normal_(model.refine[-1].weight, std=0.5)  # a post-filter that does something
+    x = torch.rand(1, 3, 13, 21)
+    y = ae.reconstruct(model, x)
+    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1
 
 
 @pytest.mark.parametrize("size", [(7, 13), (64, 64), (17, 8)])
@@ -48,16 +62,32 @@ def test_conv_encode_refuses_unpadded_input():
 
 @pytest.mark.parametrize("shape", [(1, 3, 32, 32), (1, 3, 64, 65), (1, 1, 64, 64)])
 def test_dense_refuses_anything_but_rgb_64(shape):
-    model = build_model("dense", {"latent_dim": 8, "hidden": 4})
+    model = build_model("dense", {"latent_dim": 64, "width": 4, "depth": 1})
     with pytest.raises(ValueError):
         ae.reconstruct(model, torch.rand(*shape))
 
 
-def test_dense_round_trip():
-    model = build_model("dense", {"latent_dim": 8, "hidden": 4}).eval()
+@pytest.mark.parametrize("latent_dim", [100, 0])
+def test_dense_code_must_be_whole_values_per_patch(latent_dim):
+    with pytest.raises(ValueError, match="multiple of 64"):
+        build_model("dense", {"latent_dim": latent_dim})
+
+
+@pytest.mark.parametrize("channels", [4, 32])
+def test_dense_model_starts_as_block_pca_of_its_size(channels):
+    # PCA-initialised, the dense model's branches add nothing yet: its code of 64 · C values must
+    # reconstruct exactly what block-PCA with C coefficients per 8×8 block does (an independent
+    # implementation: the conv family's block transform), and its code holds those coefficients.
+    from autoencoder.pca import BlockPCA
+
+    pca = BlockPCA(torch.rand(192), orthonormal_basis(1), torch.linspace(2, 1, 192))
+    dense = build_model("dense", {"latent_dim": 64 * channels, "width": 8, "depth": 1}).eval()
+    dense.init_from_pca(pca.mean, pca.basis, pca.variances)
     x = torch.rand(3, 3, 64, 64)
-    assert model.encode(x).shape == (3, 8)
-    assert ae.reconstruct(model, x).shape == x.shape
+    expected = torch.cat([ae.reconstruct(pca.as_model(channels), image[None]) for image in x])
+    torch.testing.assert_close(ae.reconstruct(dense, x), expected, atol=1e-5, rtol=0)
+    code = dense.encode(x).view(3, channels, 8, 8)  # channel-major: one 8×8 map per coefficient
+    torch.testing.assert_close(code, pca.as_model(channels).encode(x), atol=1e-5, rtol=0)
 
 
 def test_registry_and_ratios():
@@ -69,7 +99,7 @@ def test_registry_and_ratios():
         build_model("codec", {"prior": "gaussian-mixture"})
     assert isinstance(build_model("dense", {}), DenseAutoencoder)
     assert values_ratio(build_model("conv", {"latent_channels": 32})) == 6  # the origin design: 64×64×3 → 8×8×32
-    assert values_ratio(build_model("dense", {"latent_dim": 2048, "hidden": 4})) == 6
+    assert values_ratio(build_model("dense", {"latent_dim": 2048, "width": 4})) == 6
     with pytest.raises(ValueError, match="unknown model family"):
         build_model("gan", {})
     with pytest.raises(ValueError, match="unknown conv config keys"):
@@ -81,7 +111,7 @@ def test_pca_initialised_conv_model_is_exactly_block_pca(image_folder, linear_ke
     """The untrained model equals projecting each 8×8 block on the top-C PCA basis
     (the nonlinear branches and the post-filter start at zero)."""
     images = [decode_image(p) for p in list_images(image_folder)]
-    pca = fit_block_pca(images, (1.0,), crops=64, crop=32)
+    pca = fit_on_crops(images, (1.0,), crops=64, crop=32)
     model = build_model("conv", {"latent_channels": 5, "width": 8, "depth": 1, "linear_kernel": linear_kernel,
                                  "refine_width": refine_width, "refine_depth": 1})
     model.init_from_pca(pca.mean, pca.basis, pca.variances)
@@ -106,7 +136,7 @@ def test_full_resolution_block_pca_is_the_pca_of_every_whole_block():
                                                                                       : im.shape[1] // 8 * 8]), 8)
                              .permute(0, 2, 3, 1).reshape(-1, 192).double().numpy() for im in images])
     assert len(blocks) == 2 + 2  # 1×2 whole blocks in the first image, 2×1 in the second
-    pca = fit_block_pca_full_resolution(images)
+    pca = fit_full_resolution(images)
     assert np.allclose(pca.mean.numpy(), blocks.mean(0), atol=1e-6)
     expected = np.sort(np.linalg.eigvalsh(np.cov(blocks, rowvar=False)))[::-1]
     assert np.allclose(pca.variances.numpy(), expected, atol=1e-5)
@@ -115,7 +145,7 @@ def test_full_resolution_block_pca_is_the_pca_of_every_whole_block():
 
 def _pca_model_and_image(image_folder, height, width):
     images = [decode_image(p) for p in list_images(image_folder)]
-    pca = fit_block_pca(images, (1.0,), crops=64, crop=32)
+    pca = fit_on_crops(images, (1.0,), crops=64, crop=32)
     model = pca.as_model(8).requires_grad_(False)  # as loaded: no parameter takes a gradient
     return model, ae.data.to_tensor(images[0][:height, :width])
 

@@ -19,10 +19,10 @@ def shipped_entries():
 
 
 def test_api_on_tiny_weights(use_weights):
-    assert ae.list_models() == ["conv-c4", "dense-d16"]  # conv first, then dense
+    assert ae.list_models() == ["conv-c4", "dense-d64"]  # conv first, then dense
     info = ae.model_info("conv-c4")
     assert info["family"] == "conv" and info["latent_channels"] == 4 and info["ratio"] == 48
-    assert ae.model_info("dense-d16")["latent_dim"] == 16
+    assert ae.model_info("dense-d64")["latent_dim"] == 64
     model = ae.load_pretrained("conv-c4")
     assert isinstance(model, ConvAutoencoder) and not model.training
     assert not any(p.requires_grad for p in model.parameters())
@@ -62,9 +62,9 @@ def test_corrupt_file_with_matching_hash_is_refused_cleanly(tiny_weights, tmp_pa
 def test_missing_file_and_broken_manifest(tiny_weights, tmp_path):
     folder = tmp_path / "w"
     shutil.copytree(tiny_weights, folder)
-    (folder / "dense-d16.safetensors").unlink()
+    (folder / "dense-d64.safetensors").unlink()
     with pytest.raises(ae.WeightsError, match="missing"):
-        ae.load_pretrained("dense-d16", folder)
+        ae.load_pretrained("dense-d64", folder)
     (folder / "manifest.json").write_text("{not json")
     with pytest.raises(ae.WeightsError, match="not valid JSON"):
         ae.list_models(folder)

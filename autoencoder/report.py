@@ -1,0 +1,326 @@
+"""What the app reports about images and models, without Streamlit and without drawing:
+model cards for the slider, the image a model sees, uploads, the equal-bytes codec check, the
+compare-all points, and the bytes to download. Drawing is in `views` and `figures`; running a
+model on an image is `pipeline.analyse`.
+
+Images are RGB uint8 numpy arrays (H, W, 3) throughout, as `data.decode_image` returns them.
+Every number shown to a user comes from the package's one implementation of it:
+`pipeline.score` (metrics.quality) for scores, `pipeline.Analysis.num_bytes` for sizes,
+`baselines` for JPEG and WebP, and for codec models `codec.compress` (the real .aez file and
+the image it decodes to).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import aez, metrics
+from .baselines import CODECS, Encoded, best_within_bytes, codec_ladder, pillow_roundtrip
+from .codec import decompress
+from .data import IMAGE_SUFFIXES, center_square, decode_image, gallery_names, limit_size, to_uint8
+from .models import MODEL_FAMILIES, ConvAutoencoder, DenseConfig
+from .pipeline import TILE, Analysis, crop_to_tiles, score
+from .pretrained import list_models, model_info, weights_dir
+
+MAX_SIDE = 1024  # longest side a conv model sees in the app: a CPU laptop answers in about a second
+NOTEBOOK_SIDE = DenseConfig().image_size  # 64: the original notebook's (and the dense models') size
+UPLOAD_TYPES = tuple(s.lstrip(".") for s in IMAGE_SUFFIXES)
+DEFAULT_IMAGE = gallery_names()[0]
+KODAK_EVAL_FILE = "kodak-eval.json"
+RAW_BITS_PER_PIXEL = 24  # an uncompressed 8-bit RGB pixel
+
+
+# ---------------------------------------------------------------------------------------
+# Models as the slider shows them (from the manifest alone: nothing is loaded)
+
+@dataclass(frozen=True)
+class ModelCard:
+    id: str
+    family: str
+    sha256: str
+    ratio: float  # input values per latent value
+    nominal_bpp: float  # latent bits per pixel at 8 bits (side information left out); codec: mean file bpp on Kodak
+    latent_text: str  # what the latent of a 64×64 patch looks like
+
+    @property
+    def any_size(self) -> bool:
+        return MODEL_FAMILIES[self.family].model.any_size
+
+    @property
+    def short_label(self) -> str:
+        """For the slider's ends and thumb, where long text overlaps: 'conv-c16 · 12×', 'codec-c16-hp · 0.31 bpp'."""
+        if self.family == "codec":
+            return f"{self.id} · {self.nominal_bpp:.2f} bpp" if self.nominal_bpp else self.id
+        return f"{self.id} · {self.ratio:.3g}×"
+
+    @property
+    def label(self) -> str:
+        """The slider's words for this model, e.g. '12× · 8×8×16 latent per 64×64 px · 2 bpp at 8 bits'."""
+        if self.family == "codec":
+            rate = f"{self.nominal_bpp:.3g} bpp on Kodak (real files) · " if self.nominal_bpp else ""
+            return f"{rate}{self.latent_text}"
+        return f"{self.ratio:.3g}× · {self.latent_text} · {self.nominal_bpp:.3g} bpp at 8 bits"
+
+
+def model_card(entry: Mapping) -> ModelCard:
+    """A manifest entry (id, family, ratio, sha256, latent_channels or latent_dim) → its card."""
+    if entry["family"] == "codec":
+        side = NOTEBOOK_SIDE // ConvAutoencoder.downsampling_factor
+        latent_text = (f"{side}×{side}×{entry['latent_channels']} latent per {NOTEBOOK_SIDE}×{NOTEBOOK_SIDE} px, "
+                       f"rounded and entropy-coded ({entry['prior']} prior, λ = {entry['lmbda']})")
+        return ModelCard(entry["id"], "codec", entry["sha256"], float(entry["ratio"]),
+                         float(entry.get("bpp_kodak") or 0.0), latent_text)
+    if entry["family"] == "conv":
+        channels, f = entry["latent_channels"], ConvAutoencoder.downsampling_factor
+        side = NOTEBOOK_SIDE // f
+        latent_text = f"{side}×{side}×{channels} latent per {NOTEBOOK_SIDE}×{NOTEBOOK_SIDE} px"
+        bpp = channels * 8 / f**2  # C bytes per 8×8 block
+    else:
+        dim, side = entry["latent_dim"], entry.get("config", {}).get("image_size", NOTEBOOK_SIDE)
+        latent_text = f"{dim}-value code per {side}×{side} px"
+        bpp = dim * 8 / side**2
+    return ModelCard(entry["id"], entry["family"], entry["sha256"], float(entry["ratio"]), bpp, latent_text)
+
+
+def model_cards(folder: Path | None = None) -> list[ModelCard]:
+    """Every model in the manifest, in its order."""
+    return [model_card(model_info(i, folder)) for i in list_models(folder)]
+
+
+def family_cards(cards: Sequence[ModelCard], family: str) -> list[ModelCard]:
+    """One family's models from the widest bottleneck to the narrowest (slider left → right):
+    codec models from the most bits per pixel to the fewest."""
+    if family == "codec":
+        return sorted((c for c in cards if c.family == family), key=lambda c: (-c.nominal_bpp, c.id))
+    return sorted((c for c in cards if c.family == family), key=lambda c: (c.ratio, c.id))
+
+
+def default_card(cards: Sequence[ModelCard]) -> ModelCard:
+    """The middle of the slider: neither a near-perfect copy nor a blur."""
+    return cards[(len(cards) - 1) // 2]
+
+
+# ---------------------------------------------------------------------------------------
+# The image a model sees
+
+@dataclass(frozen=True)
+class ModelInput:
+    image: np.ndarray  # uint8 (H, W, 3): exactly what the model encodes
+    note: str | None  # what was done to the user's image, in words; None if nothing
+
+
+def model_input(image: np.ndarray, any_size: bool, notebook: bool,
+                original_size: tuple[int, int] | None = None) -> ModelInput:
+    """The user's image → what a model sees: capped at MAX_SIDE for conv models, the centre
+    square at 64×64 for dense models (and for any model in the 'notebook' view).
+    original_size: (width, height) of the file, where `image` was already decoded smaller."""
+    h, w = image.shape[:2]
+    w0, h0 = original_size or (w, h)
+    if notebook or not any_size:
+        who = "Dense models see" if not any_size else "The notebook view shows"
+        side = NOTEBOOK_SIDE
+        return ModelInput(center_square(image, side),
+                          f"{who} the centre square of the {w0}×{h0} image, resized to {side}×{side}.")
+    capped, downscaled = limit_size(image, MAX_SIDE)
+    if not downscaled and (w0, h0) == (w, h):
+        return ModelInput(image, None)
+    return ModelInput(capped, f"The image is {w0}×{h0}; the model sees it downscaled to "
+                              f"{capped.shape[1]}×{capped.shape[0]} (longest side at most {MAX_SIDE} px).")
+
+
+@dataclass(frozen=True)
+class Upload:
+    image: np.ndarray  # uint8 (H, W, 3), longest side at most MAX_SIDE: all any model here sees
+    size: tuple[int, int]  # (width, height) of the file itself
+
+
+def decode_upload(data: bytes) -> Upload:
+    """An uploaded file → its picture at the size the app uses (JPEGs decoded straight at a
+    reduced scale), and the file's own size for the words shown. ImageError says why not."""
+    image = decode_image(data, max_side=MAX_SIDE)
+    with Image.open(io.BytesIO(data)) as header:  # opened fine just now; its size is the file's
+        size = header.size
+    h, w = image.shape[:2]
+    if (size[0] >= size[1]) != (w >= h):  # EXIF rotation turned it
+        size = size[::-1]
+    return Upload(limit_size(image, MAX_SIDE)[0], size)
+
+
+def image_key(image: np.ndarray) -> str:
+    """A short content hash of an image (shape included): the cache key for every result about it."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((image.shape, str(image.dtype))).encode())
+    digest.update(np.ascontiguousarray(image).data)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Words about one model's result
+
+def size_notice(analysis: Analysis) -> str | None:
+    """Words for the case where the "compression" is bigger than the raw 8-bit pixels (tiny
+    images: padding to whole 8×8 blocks, value ranges and file headers cost more than the
+    pixels); None otherwise."""
+    bpp = analysis.bits_per_pixel
+    if bpp <= RAW_BITS_PER_PIXEL:
+        return None
+    h, w = analysis.original.shape[:2]
+    return (f"This image is too small to compress: {analysis.model_id} needs {analysis.num_bytes:,} B "
+            f"({bpp:.0f} bits per pixel) where its {w}×{h} pixels take {h * w * 3:,} B as plain 8-bit RGB "
+            f"({RAW_BITS_PER_PIXEL} bits per pixel). Padding to whole 8×8 blocks and the code's fixed overhead "
+            "cost more than the pixels; try a photo of a few hundred pixels or more.")
+
+
+def latent_facts(analysis: Analysis) -> dict[str, str]:
+    """The latent's shape, range and size in values and bytes, as label → text."""
+    z, q = analysis.latent, analysis.quantized
+    shape = " × ".join(str(s) for s in z.shape)
+    axes = "channels × rows × columns" if z.ndim == 3 else "values"
+    if analysis.file is not None:
+        header = aez.header_bytes(analysis.model_id)
+        return {
+            "Shape": f"{shape} ({axes})",
+            "Value range": f"{z.min():.2f} … {z.max():.2f} (in quantization steps, rounded)",
+            "Size": f"{z.size:,} values",
+            "File (.aez)": f"{len(analysis.file):,} B, of which {header} B header and checksum",
+            "Entropy model's estimate": f"{analysis.estimated_bits / 8:,.0f} B",
+        }
+    side = q.num_bytes - q.codes.size * q.bits // 8
+    ranges = "per channel" if z.ndim == 3 else "for the whole code"
+    return {
+        "Shape": f"{shape} ({axes})",
+        "Value range": f"{z.min():.3f} … {z.max():.3f}",
+        "Size": f"{z.size:,} values",
+        "Bytes at 8 bits": f"{q.num_bytes:,} B ({q.codes.size:,} codes + {side:,} B of ranges {ranges})",
+        "As float32": f"{z.size * 4:,} B",
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# The same bytes spent on JPEG or WebP
+
+@dataclass
+class EqualBytes:
+    codec: str
+    budget: int
+    encoded: Encoded | None  # the best file within the budget; None if none fits
+    smallest_bytes: int | None  # the quality-1 file's size when even that does not fit
+    scores: dict | None
+
+
+def verdict(model_id: str, model_psnr: float, result: EqualBytes) -> str:
+    """The equal-bytes comparison in plain words: 'JPEG is 5.9 dB better at these bytes'."""
+    name = CODECS[result.codec].label
+    if result.scores is None:
+        return f"{name} cannot make a file this small; {model_id} can."
+    difference = result.scores["psnr"] - model_psnr
+    if abs(difference) < 0.05:
+        return f"{name} and {model_id} are level at these bytes."
+    better, worse = (name, model_id) if difference > 0 else (model_id, name)
+    return f"{better} is {abs(difference):.1f} dB better than {worse} at these bytes."
+
+
+def equal_bytes(image: np.ndarray, budget: int, codec: str) -> EqualBytes:
+    """The codec's best file of `image` within `budget` bytes, and its scores."""
+    encoded = best_within_bytes(image, codec, budget)
+    if encoded is None:
+        return EqualBytes(codec, budget, None, pillow_roundtrip(image, codec, 1).num_bytes, None)
+    return EqualBytes(codec, budget, encoded, None, score(image, encoded.decoded))
+
+
+# ---------------------------------------------------------------------------------------
+# Every model and both codecs on one image (the eval protocol, so Kodak curves are comparable)
+
+@dataclass
+class RatePoint:
+    name: str  # model id, or codec name
+    quality: int | None  # codec quality; None for models
+    num_bytes: int
+    bpp: float
+    psnr: float
+    reconstruction: np.ndarray | None = None  # models only (uint8, the compared pixels)
+
+
+def comparison_image(image: np.ndarray) -> ModelInput:
+    """The pixels every model and codec is scored on: the image cut to whole 64×64 tiles (the
+    dense models code tile by tile, as `python -m autoencoder eval` does)."""
+    h, w = image.shape[:2]
+    if min(h, w) < TILE:
+        return ModelInput(center_square(image, TILE), f"The image is smaller than {TILE} px, so all models "
+                                                      f"are compared on its centre square at {TILE}×{TILE}.")
+    tiled = crop_to_tiles(image)
+    if tiled.shape == image.shape:
+        return ModelInput(image, None)
+    return ModelInput(tiled, f"All models are compared on the top-left {tiled.shape[1]}×{tiled.shape[0]} "
+                             f"pixels (whole {TILE}×{TILE} tiles, which the dense models code one by one).")
+
+
+def rate_point(analysis: Analysis) -> RatePoint:
+    """A model's analysis (pipeline.analyse of comparison_image) as a point of the chart."""
+    return RatePoint(analysis.model_id, None, analysis.num_bytes, analysis.bits_per_pixel, analysis.scores["psnr"],
+                     analysis.reconstruction)
+
+
+def codec_points(image: np.ndarray, codec: str) -> list[RatePoint]:
+    """The codec's quality ladder on `image`, real file bytes."""
+    return [RatePoint(codec, e.quality, e.num_bytes, metrics.bits_per_pixel(e.num_bytes, *image.shape[:2]),
+                      score(image, e.decoded, full=False)["psnr"]) for e in codec_ladder(image, codec)]
+
+
+def load_kodak_eval(folder: Path | None = None) -> dict | None:
+    """weights/kodak-eval.json (written by `python -m autoencoder eval`), or None if absent/unreadable."""
+    path = (folder or weights_dir()) / KODAK_EVAL_FILE
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return results if isinstance(results, dict) and "models" in results else None
+
+
+# ---------------------------------------------------------------------------------------
+# Downloads, and .aez files brought back
+
+@dataclass
+class DecodedFile:
+    image: np.ndarray  # uint8 (H, W, 3)
+    model_id: str
+    num_bytes: int  # the file's size
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return metrics.bits_per_pixel(self.num_bytes, *self.image.shape[:2])
+
+
+def decode_aez(data: bytes) -> DecodedFile:
+    """An uploaded .aez file → its image (aez.AezError / codec.CodecError say why not)."""
+    out = decompress(data)
+    return DecodedFile(to_uint8(out.image), out.model_id, len(data))
+
+
+def png_bytes(image: np.ndarray, compress_level: int = 6) -> bytes:
+    """uint8 (H, W, 3) → a PNG file. Downloads keep zlib's default level 6; what the page shows
+    uses DISPLAY_PNG_LEVEL (see display_png)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def file_stem(source_name: str, model_id: str) -> str:
+    """'My photo.JPG', 'conv-c16' → 'My-photo_conv-c16' (safe in any file system)."""
+    stem = Path(source_name).stem or "image"
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in stem).strip("-") or "image"
+    return f"{safe[:60]}_{model_id}"
