@@ -23,18 +23,21 @@ import numpy as np
 import streamlit as st
 
 import autoencoder
-from autoencoder import aez, baselines, figures, pipeline, report, views
+from autoencoder import aez, baselines, figures, pipeline, report, uses, views
 from autoencoder.models import MODEL_FAMILIES
 from autoencoder.codec import CodecError
-from autoencoder.data import ACCEPTED, GALLERY, MAX_DECODE_PIXELS, ImageError, center_square, load_gallery_image
+from autoencoder.data import (ACCEPTED, GALLERY, MAX_DECODE_PIXELS, ImageError, center_square, limit_size,
+                              load_gallery_image)
 from autoencoder.hardware import return_free_memory_soon
-from autoencoder.pretrained import checked_entries, weights_dir
+from autoencoder.pretrained import checked_entries, model_info, weights_dir
 from autoencoder.results import app_stores
 
 THUMBNAIL_SIDE = 120
 THUMBNAIL_MIN = 256  # compare-all pictures: small ones enlarged to this, large ones cut to views.THUMBNAIL_MAX
 ZOOM_DEFAULTS = {"zoom_x": 50, "zoom_y": 50, "zoom": 4}  # widget key → value until the Zoom tab moves it
-VIEWS = ("Swipe", "Side by side", "Zoom", "Latent", "Same bytes as JPEG/WebP", "All models", "Files")
+VIEWS = ("Swipe", "Side by side", "Zoom", "Latent", "Same bytes as JPEG/WebP", "All models", "Files",
+         "Denoise", "Find defects", "Interpolate")
+USES_MAX_SIDE = 512  # the uses tabs work on the image at most this big: each answers in about a second
 RESULT_TTL = "1h"  # results of an image nobody looks at any more are dropped after an hour
 # The picture under the title, slider and tabs (about 290 px on a 1280×800 screen), hint included.
 PRESENTATION_SWIPE_HEIGHT = "calc(100vh - 320px)"
@@ -47,14 +50,18 @@ swipe = st.components.v2.component("autoencoder_swipe", css=views.SWIPE_CSS, js=
 # the hash of the exact pixels the model sees; the image itself is passed unhashed (_image).
 # Every model stays loaded once used (a few MB each); results are bounded by entries and TTL.
 
+def model_key(card: report.ModelCard) -> str:
+    """The folder is part of the key: the same id and sha256 elsewhere is checked (and loaded) anew."""
+    return f"{weights_dir()}/{card.id}@{card.sha256}"
+
+
 def load_model(card: report.ModelCard):
     models, _ = app_stores()
-    # The folder is part of the key: the same id and sha256 elsewhere is checked (and loaded) anew.
-    return models.get(f"{weights_dir()}/{card.id}@{card.sha256}", lambda: autoencoder.load_pretrained(card.id))
+    return models.get(model_key(card), lambda: autoencoder.load_pretrained(card.id))
 
 
 def analysis_key(card: report.ModelCard, input_key: str) -> str:
-    return f"{weights_dir()}/{card.id}@{card.sha256}/{input_key}"
+    return f"{model_key(card)}/{input_key}"
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,24 @@ def download_bytes(input_key: str, model_id: str, _analysis: pipeline.Analysis) 
 @st.cache_data(max_entries=4, ttl=RESULT_TTL, show_spinner="Decoding the .aez file…")
 def decoded_file(file_id: str, _data: bytes) -> report.DecodedFile:
     return report.decode_aez(_data)  # AezError / CodecError are raised, not cached, and shown
+
+
+@st.cache_data(max_entries=8, ttl=RESULT_TTL, show_spinner="Adding noise and denoising…")
+def denoised_of(key: str, sigma: float, _card: report.ModelCard, _image: np.ndarray) -> uses.Denoised:
+    return uses.denoise(load_model(_card), _image, sigma)
+
+
+@st.cache_data(max_entries=8, ttl=RESULT_TTL, show_spinner="Scoring the image…")
+def anomaly_of(key: str, defect: str | None, _card: report.ModelCard,
+               _image: np.ndarray) -> tuple[np.ndarray, uses.Anomaly]:
+    image = uses.add_defect(_image, defect) if defect else _image
+    return image, uses.anomaly(load_model(_card), image)
+
+
+@st.cache_data(max_entries=8, ttl=RESULT_TTL, show_spinner="Blending the latents…")
+def interpolation_of(key: str, steps: int, _card: report.ModelCard, _a: np.ndarray,
+                     _b: np.ndarray) -> uses.Interpolation:
+    return uses.interpolate(load_model(_card), _a, _b, steps)
 
 
 # ---------------------------------------------------------------------------------------
@@ -510,6 +535,95 @@ def show_comparison(cards: list[report.ModelCard], image: np.ndarray, current: s
 
 
 # ---------------------------------------------------------------------------------------
+# The other uses of an autoencoder: one tab each
+
+def show_denoising(image: np.ndarray) -> None:
+    denoisers = report.model_cards(use="denoising")
+    if not denoisers:
+        st.info(f"No denoising model in {weights_dir()} (the shipped one is {uses.DENOISER}).", icon=":material/info:")
+        return
+    card = denoisers[0]
+    trained_up_to = model_info(card.id)["noise_sigma"] * 255
+    sigma = st.slider("Noise σ (of 255)", 5, 50, 25, step=5, key="noise_sigma",
+                      help="Gaussian noise added to every pixel value, then stored as 8 bits like a photo. "
+                           f"{card.id} was trained on σ up to {trained_up_to:.0f}.")
+    image = limit_size(image, USES_MAX_SIDE)[0]
+    key = f"{model_key(card)}/{report.image_key(image)}/{sigma}"
+    result = denoised_of(key, sigma / 255, card, image)
+    best = max(("denoised", "classical"), key=result.psnr.get)
+    winner = card.id if best == "denoised" else "The wavelet denoiser"
+    st.markdown(f"#### {winner} comes closer to the clean image: {result.psnr[best]:.2f} dB, "
+                f"from {result.psnr['noisy']:.2f} dB noisy")
+    labels = {"noisy": "Noisy input", "denoised": f"Denoised by {card.id}", "classical": "Wavelet denoiser"}
+    for column, (name, label) in zip(st.columns(3), labels.items()):
+        show_png(column, shown_png(f"{key}/{name}", lambda n=name: getattr(result, n), THUMBNAIL_MIN),
+                 f"{label}, noise σ = {sigma} of 255", f"{label} · {result.psnr[name]:.2f} dB")
+    st.caption(f"PSNR against the clean image ({image.shape[1]}×{image.shape[0]} px). {card.id} is conv-c32 fine-tuned "
+               "with noisy inputs and clean targets; the wavelet denoiser (scikit-image, BayesShrink) estimates σ from "
+               "the image itself. `python -m autoencoder uses denoise IMAGE --sigma 25` does the same from a terminal.")
+
+
+def show_anomalies(image: np.ndarray, cards: list[report.ModelCard], current: report.ModelCard) -> None:
+    """Scored by uses.ANOMALY_MODEL (the model the benchmark measured), else by a conv model."""
+    conv = [c for c in cards if c.family == "conv"]
+    card = next((c for c in conv if c.id == uses.ANOMALY_MODEL), current if current in conv else None)
+    card = card or (conv[0] if conv else None)
+    if card is None:
+        st.info(f"The anomaly score needs a conv model; none is in {weights_dir()}.", icon=":material/info:")
+        return
+    defect = st.segmented_control("Add a defect", uses.DEFECTS, default=None, key="defect",
+                                  help="A synthetic defect at a random place: something a model trained on "
+                                       "photos never learned to draw")
+    image = limit_size(image, USES_MAX_SIDE)[0]
+    key = f"{model_key(card)}/{report.image_key(image)}/{defect}"
+    shown, result = anomaly_of(key, defect, card, image)
+    benchmark = report.load_anomaly_benchmark()
+    if benchmark and benchmark.get("model") != card.id:
+        benchmark = None  # its threshold and AUC are another model's
+    if benchmark:
+        flagged = result.score >= benchmark["threshold"]
+        st.markdown(f"#### Anomaly score {result.score:.4f}: {'above' if flagged else 'below'} the threshold "
+                    f"{benchmark['threshold']:.4f}, so this image {'looks anomalous' if flagged else 'looks normal'}")
+        by_kind = ", ".join(f"{k} {v:.2f}" for k, v in benchmark["auc_by_defect"].items())
+        st.caption(f"On a generated set ({benchmark['count']} gallery crops with a defect, {benchmark['count']} "
+                   f"without) the score separates the two with ROC AUC {benchmark['auc']:.3f} ({by_kind}); the "
+                   "threshold is the one that does best there.")
+    else:
+        st.markdown(f"#### Anomaly score {result.score:.4f}")
+    left, right = st.columns(2)
+    show_png(left, shown_png(f"{key}/input", lambda: shown, THUMBNAIL_MIN), "The image scored",
+             "Input" + (f" with a {defect}" if defect else ""))
+    top = 2 * benchmark["threshold"] if benchmark else None  # one scale for every image: normal stays dim
+    show_png(right, shown_png(f"{key}/map", lambda: views.anomaly_image(result.window_error, top), THUMBNAIL_MIN),
+             "Anomaly map: bright where the model cannot rebuild the image",
+             f"{card.id}'s error, averaged over {uses.SCORE_WINDOW}×{uses.SCORE_WINDOW} windows")
+    st.caption(f"The score is the mean squared error of the worst {uses.SCORE_WINDOW}×{uses.SCORE_WINDOW} window of "
+               f"{card.id}'s reconstruction: a photo it rebuilds well everywhere scores low; text, noise or scratches "
+               "score high, and so do busy textures (leaves, stars): the map shows where.")
+
+
+def show_interpolation(image: np.ndarray, card: report.ModelCard) -> None:
+    names = [g.name for g in GALLERY]
+    other = st.selectbox("Blend towards", names, index=1, key="blend_towards")
+    steps = st.slider("Frames", 3, 9, 5, key="blend_steps")
+    side = 256 if card.any_size else report.NOTEBOOK_SIDE
+    a, b = uses.same_size(image, gallery_image(other), side)
+    result = interpolation_of(f"{model_key(card)}/{report.image_key(a)}/{report.image_key(b)}", steps, card, a, b)
+    middle = len(result.t) // 2
+    for title, path, frames in (
+            (f"Decoded by {card.id} from the blended latent (1 − t)·z_a + t·z_b", "latent blend", result.latent_path),
+            ("The pixels cross-faded, (1 − t)·a + t·b", "cross-fade", result.cross_fade)):
+        st.markdown(f"**{title}**")
+        for column, t, frame in zip(st.columns(len(frames)), result.t, frames):
+            show_png(column, views.display_png(frame, 128), f"{path} at t = {t:g} from the image to {other}",
+                     f"t = {t:g}")
+    st.caption(f"At t = {result.t[middle]:g} the two paths are {result.psnr_to_cross_fade[middle]:.1f} dB apart (PSNR). "
+               "These models' decoders are mostly linear (a PCA-initialised linear path plus corrections), so a "
+               "blended code decodes to nearly a cross-fade: it does not morph one scene into the other. That takes a "
+               "generative model trained for it.")
+
+
+# ---------------------------------------------------------------------------------------
 # The page
 
 def main() -> None:
@@ -592,6 +706,9 @@ def main() -> None:
             "Same bytes as JPEG/WebP": lambda: show_equal_bytes(analysis, card, input_key, presenting),
             "All models": lambda: show_comparison(cards, report.model_input(image, True, notebook).image, card.id),
             "Files": lambda: show_files(analysis, source_name, input_key),
+            "Denoise": lambda: show_denoising(model_input.image),
+            "Find defects": lambda: show_anomalies(model_input.image, cards, card),
+            "Interpolate": lambda: show_interpolation(model_input.image, card),
         }
         for tab, view in zip(tabs, VIEWS):
             if tab.open:

@@ -13,6 +13,7 @@ COMMANDS = {  # name: (module, function, what it does)
     "bench": ("autoencoder.bench", "main", "speed and memory of every model on this machine"),
     "load-test": ("autoencoder.load_test", "main", "real browser sessions against the app: latency and memory"),
     "fit-pca": ("autoencoder.pca", "main", "fit the block-PCA baseline on a folder of images"),
+    "uses": ("autoencoder.uses", "main", "denoising, anomaly scores and latent interpolation"),
 }
 
 

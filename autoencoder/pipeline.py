@@ -34,7 +34,8 @@ class Roundtrip:
     quantized: QuantizedLatent | None  # the 8-bit code, when bits were asked for
 
 
-def _prepare(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def padded_for(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """x (B, 3, H, W) as the model takes it: conv and codec models edge-padded to multiples of 8."""
     if model.any_size:
         return pad_to_multiple(x, model.downsampling_factor)
     return x  # dense models check their own input size and refuse anything but 64×64
@@ -48,7 +49,7 @@ def reconstruct(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     64×64 for dense models (ValueError otherwise). The latent is kept in float.
     """
     h, w = x.shape[-2:]
-    return crop_to(model.decode(model.encode(_prepare(model, x))), h, w).clamp(0, 1)
+    return crop_to(model.decode(model.encode(padded_for(model, x))), h, w).clamp(0, 1)
 
 
 REFINE_LR = 1e-3  # Adam step on latent values; on held-out training crops 50 steps got 95 % of 300 steps' gain
@@ -79,7 +80,7 @@ def roundtrip(model: nn.Module, x: torch.Tensor, bits: int | None = 8, refine_st
     """One image (B = 1) through the model with its latent rounded to `bits` (None: float),
     after `refine_steps` steps of `refine_latent` (0: the encoder's latent as it is)."""
     h, w = x.shape[-2:]
-    z = model.encode(_prepare(model, x))
+    z = model.encode(padded_for(model, x))
     if refine_steps:
         z = refine_latent(model, x, z, refine_steps)
     q = None

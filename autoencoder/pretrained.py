@@ -54,6 +54,9 @@ def _family_order(family) -> int:
     return order.index(family) if family in order else len(order)
 
 
+USES = ("compression", "denoising")  # an entry's "use"; absent means compression (the slider's models)
+
+
 class WeightsError(RuntimeError):
     """Shipped weights or a manifest that are missing, changed, malformed or unreadable."""
 
@@ -129,6 +132,12 @@ def check_entry(entry) -> dict:
             raise fail(f"its lmbda must be a positive number, got {entry.get('lmbda')!r}")
         if entry.get("bpp_kodak") is not None and (not _is_number(entry["bpp_kodak"]) or entry["bpp_kodak"] < 0):
             raise fail(f"its bpp_kodak must be a number ≥ 0, got {entry['bpp_kodak']!r}")
+    if entry.get("use", "compression") not in USES:
+        raise fail(f"its use must be one of {', '.join(USES)}, got {entry.get('use')!r}")
+    if entry.get("use") == "denoising":
+        sigma = entry.get("noise_sigma")
+        if family != "conv" or not _is_number(sigma) or not 0 < sigma <= 1:
+            raise fail(f"a denoiser must be a conv model with a noise_sigma in (0, 1], got {family} and {sigma!r}")
     parameters = count_parameters(family, entry["config"])
     if parameters > MAX_PARAMETERS:
         raise fail(f"its config builds {parameters:,} parameters; at most {MAX_PARAMETERS:,} are accepted")
@@ -200,10 +209,11 @@ def write_manifest(manifest: dict, folder: Path | None = None) -> None:
     tmp.replace(path)  # atomic: a crash never leaves half a manifest
 
 
-def list_models(folder: Path | None = None) -> list[str]:
-    """Ids of the manifest's valid models, in its order (conv by ratio, then dense, then codec
-    by ratio and λ); entries that fail check_entry are left out (checked_entries says why)."""
-    return [m["id"] for m in checked_entries(folder)[0]]
+def list_models(folder: Path | None = None, use: str = "compression") -> list[str]:
+    """Ids of the manifest's valid models for `use` (USES), in its order (conv by ratio, then
+    dense, then codec by ratio and λ); entries that fail check_entry are left out
+    (checked_entries says why)."""
+    return [m["id"] for m in checked_entries(folder)[0] if m.get("use", "compression") == use]
 
 
 def model_info(model_id: str, folder: Path | None = None) -> dict:

@@ -29,6 +29,7 @@ from .data import IMAGE_SUFFIXES, center_square, decode_image, gallery_names, li
 from .models import MODEL_FAMILIES, ConvAutoencoder, DenseConfig
 from .pipeline import TILE, Analysis, crop_to_tiles, score
 from .pretrained import list_models, model_info, weights_dir
+from .uses import BENCHMARK_FILE
 
 MAX_SIDE = 1024  # longest side a conv model sees in the app: a CPU laptop answers in about a second
 NOTEBOOK_SIDE = DenseConfig().image_size  # 64: the original notebook's (and the dense models') size
@@ -90,9 +91,9 @@ def model_card(entry: Mapping) -> ModelCard:
     return ModelCard(entry["id"], entry["family"], entry["sha256"], float(entry["ratio"]), bpp, latent_text)
 
 
-def model_cards(folder: Path | None = None) -> list[ModelCard]:
-    """Every model in the manifest, in its order."""
-    return [model_card(model_info(i, folder)) for i in list_models(folder)]
+def model_cards(folder: Path | None = None, use: str = "compression") -> list[ModelCard]:
+    """Every model in the manifest for `use` (pretrained.USES), in its order."""
+    return [model_card(model_info(i, folder)) for i in list_models(folder, use)]
 
 
 def family_cards(cards: Sequence[ModelCard], family: str) -> list[ModelCard]:
@@ -275,14 +276,23 @@ def codec_points(image: np.ndarray, codec: str) -> list[RatePoint]:
                       score(image, e.decoded, full=False)["psnr"]) for e in codec_ladder(image, codec)]
 
 
-def load_kodak_eval(folder: Path | None = None) -> dict | None:
-    """weights/kodak-eval.json (written by `python -m autoencoder eval`), or None if absent/unreadable."""
-    path = (folder or weights_dir()) / KODAK_EVAL_FILE
+def _stored_result(name: str, key: str, folder: Path | None) -> dict | None:
+    """A JSON object in the weights folder that has `key`, or None if absent or unreadable."""
     try:
-        results = json.loads(path.read_text())
+        results = json.loads(((folder or weights_dir()) / name).read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return results if isinstance(results, dict) and "models" in results else None
+    return results if isinstance(results, dict) and key in results else None
+
+
+def load_kodak_eval(folder: Path | None = None) -> dict | None:
+    """weights/kodak-eval.json (written by `python -m autoencoder eval`), or None if absent/unreadable."""
+    return _stored_result(KODAK_EVAL_FILE, "models", folder)
+
+
+def load_anomaly_benchmark(folder: Path | None = None) -> dict | None:
+    """weights/anomaly-benchmark.json (`python -m autoencoder uses anomaly-benchmark --json …`), or None."""
+    return _stored_result(BENCHMARK_FILE, "threshold", folder)
 
 
 # ---------------------------------------------------------------------------------------

@@ -75,6 +75,14 @@ def bits_image(bits: np.ndarray) -> np.ndarray:
     return colour_table(BITS_COLORSCALE)[levels.round().astype(np.uint8)]
 
 
+def anomaly_image(window_error: np.ndarray, top: float | None = None) -> np.ndarray:
+    """An anomaly map (uses.Anomaly.window_error, float (H, W)) as a colour heatmap (uint8 RGB),
+    brightest from `top` up (default: the map's own maximum, so the worst window is brightest)."""
+    top = max(float(top if top is not None else window_error.max()), 1e-12)
+    levels = np.clip(window_error / top, 0, 1) * 255
+    return colour_table(ERROR_COLORSCALE)[levels.round().astype(np.uint8)]
+
+
 def thumbnail(image: np.ndarray, max_side: int = THUMBNAIL_MAX) -> np.ndarray:
     """A picture for a small column: downscaled (Lanczos) so its longest side is ≤ max_side;
     smaller pictures unchanged. Detail is what the zoom crops are for."""

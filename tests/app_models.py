@@ -1,5 +1,5 @@
 """The app's test models: two tiny conv models (so the bottleneck slider has somewhere to
-move), a tiny dense one and a tiny codec fine-tuned from conv-c4, made by the real `train`
+move), a tiny dense one, a tiny codec and a tiny denoiser fine-tuned from conv-c4, made by the real `train`
 command in a temporary folder, so the app's tests depend neither on the shipped weights nor
 on ../shared."""
 
@@ -17,6 +17,7 @@ APP_MODELS = {
     "dense-d64": ["--family", "dense", "--model", "latent_dim=64", "--model", "width=8", "--model", "depth=1", "--crop", "64"],
     "codec-c4-hp": ["--family", "codec", "--init-from", "conv-c4", "--lmbda", "0.01", "--model", "hyper_channels=4",
                     "--model", "hyper_width=8", "--crop", "64"],
+    "denoise-c4": ["--init-from", "conv-c4", "--noise-sigma", "0.2", "--crop", "32"],
 }
 
 
