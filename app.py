@@ -617,10 +617,11 @@ def show_interpolation(image: np.ndarray, card: report.ModelCard) -> None:
         for column, t, frame in zip(st.columns(len(frames)), result.t, frames):
             show_png(column, views.display_png(frame, 128), f"{path} at t = {t:g} from the image to {other}",
                      f"t = {t:g}")
-    st.caption(f"At t = {result.t[middle]:g} the two paths are {result.psnr_to_cross_fade[middle]:.1f} dB apart (PSNR). "
-               "These models' decoders are mostly linear (a PCA-initialised linear path plus corrections), so a "
-               "blended code decodes to nearly a cross-fade: it does not morph one scene into the other. That takes a "
-               "generative model trained for it.")
+    st.caption(f"At t = {result.t[middle]:g}, the decoded blend is {result.psnr_to_linear[middle]:.1f} dB (PSNR) from the "
+               f"same blend of {card.id}'s two reconstructions: the higher, the more linear the decoder. These decoders "
+               "are mostly linear (a PCA-initialised linear path plus corrections), so a blended code decodes to "
+               "nearly a cross-fade; it does not morph one scene into the other. That takes a generative model "
+               "trained for it.")
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ values 0…1 (σ = 0.1 is 25.5 of 255).
   `anomaly_benchmark` measures the ROC AUC on a generated set (gallery crops, half with a
   synthetic defect).
 * Latent interpolation: decode (1 − t)·z_a + t·z_b, beside the pixel cross-fade
-  (1 − t)·a + t·b, and how far apart the two are.
+  (1 − t)·a + t·b, and how far the decoded blend is from the blend of the two
+  reconstructions (how far from linear the decoder is).
 """
 
 from __future__ import annotations
@@ -80,6 +81,17 @@ def denoise(model: nn.Module, image: np.ndarray, sigma: float, seed: int = 0) ->
     return Denoised(sigma, noisy, denoised, classical,
                     {name: score(image, out, full=False)["psnr"]
                      for name, out in (("noisy", noisy), ("denoised", denoised), ("classical", classical))})
+
+
+def denoise_folder(model: nn.Module, folder: str, sigma: float) -> dict:
+    """Mean PSNR of noisy, denoised and wavelet-denoised images over every image in `folder`
+    (noise seeded per image: the same noise for both denoisers)."""
+    from .data import list_images
+
+    files = list_images(folder)
+    rows = [denoise(model, decode_image(f), sigma, seed=i).psnr for i, f in enumerate(files)]
+    return {"images": len(files), "sigma": sigma,
+            **{f"psnr_{k}": round(float(np.mean([r[k] for r in rows])), 3) for k in ("noisy", "denoised", "classical")}}
 
 
 # ---------------------------------------------------------------------------------------
@@ -183,7 +195,7 @@ class Interpolation:
     t: list[float]  # blend weights, 0 (image a) … 1 (image b)
     latent_path: list[np.ndarray]  # uint8 frames decoded from (1 − t)·z_a + t·z_b
     cross_fade: list[np.ndarray]  # uint8 frames (1 − t)·a + t·b, in pixels
-    psnr_to_cross_fade: list[float]  # how alike the two paths are at each t (∞ where identical)
+    psnr_to_linear: list[float]  # latent path against (1 − t)·x̂_a + t·x̂_b at each t: ∞ for a linear decoder
 
 
 def same_size(a: np.ndarray, b: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -203,14 +215,25 @@ def interpolate(model: nn.Module, a: np.ndarray, b: np.ndarray, steps: int = 7) 
     xa, xb = to_tensor(a), to_tensor(b)
     za, zb = model.encode(padded_for(model, xa)), model.encode(padded_for(model, xb))
     t = torch.linspace(0, 1, steps)
-    latent_path = [to_uint8(crop_to(model.decode((1 - s) * za + s * zb), h, w).clamp(0, 1)) for s in t]
+
+    def decoded(z: torch.Tensor) -> torch.Tensor:
+        return crop_to(model.decode(z), h, w).clamp(0, 1)
+
+    ra, rb = decoded(za), decoded(zb)
+    latent_path = [to_uint8(decoded((1 - s) * za + s * zb)) for s in t]
     cross_fade = [to_uint8((1 - s) * xa + s * xb) for s in t]
+    linear = [to_uint8((1 - s) * ra + s * rb) for s in t]
     return Interpolation([round(float(s), 4) for s in t], latent_path, cross_fade,
-                         [score(p, c, full=False)["psnr"] for p, c in zip(latent_path, cross_fade)])
+                         [score(p, q, full=False)["psnr"] for p, q in zip(latent_path, linear)])
 
 
 # ---------------------------------------------------------------------------------------
 # CLI
+
+def _read(source: str) -> np.ndarray:
+    """An image file, or the name of a gallery photo ('Astronaut', 'Coffee', …: on every machine)."""
+    return load_gallery_image(source) if source in gallery_names() else decode_image(Path(source))
+
 
 def _save(image: np.ndarray, path: Path) -> None:
     Image.fromarray(image).save(path)
@@ -218,19 +241,24 @@ def _save(image: np.ndarray, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """python -m autoencoder uses {denoise, anomaly, anomaly-benchmark, interpolate} …"""
+    """python -m autoencoder uses {denoise, denoise-eval, anomaly, anomaly-benchmark, interpolate} …"""
     from .pretrained import load_pretrained
 
     p = argparse.ArgumentParser(prog="python -m autoencoder uses", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="use", required=True)
     d = sub.add_parser("denoise", help="noise an image, denoise it with the model and with wavelets, compare")
-    d.add_argument("image", type=Path)
+    d.add_argument("image", help="an image file or a gallery photo's name")
     d.add_argument("--sigma", type=float, default=25, help="noise σ in 0…255 pixel units (default 25)")
     d.add_argument("--model", default=DENOISER)
     d.add_argument("--out", type=Path, help="folder for noisy/denoised/classical PNGs")
+    e = sub.add_parser("denoise-eval", help="mean PSNR of the denoiser and the wavelet baseline over a folder")
+    e.add_argument("--data", required=True, help="folder of clean images (Kodak: evaluation only)")
+    e.add_argument("--sigma", type=float, default=25, help="noise σ in 0…255 pixel units (default 25)")
+    e.add_argument("--model", default=DENOISER)
+    e.add_argument("--update-manifest", action="store_true", help="record the result in the model's manifest entry")
     a = sub.add_parser("anomaly", help="anomaly score and error map of an image (optionally with a defect added)")
-    a.add_argument("image", type=Path)
+    a.add_argument("image", help="an image file or a gallery photo's name")
     a.add_argument("--defect", choices=DEFECTS)
     a.add_argument("--model", default=ANOMALY_MODEL)
     a.add_argument("--out", type=Path, help="folder for the (defective) image and its error map")
@@ -240,8 +268,8 @@ def main(argv: list[str] | None = None) -> dict:
     bench.add_argument("--model", default=ANOMALY_MODEL)
     bench.add_argument("--json", type=Path, help=f"write the result here (the app reads weights/{BENCHMARK_FILE})")
     i = sub.add_parser("interpolate", help="frames from one image to another through the latent space")
-    i.add_argument("a", type=Path)
-    i.add_argument("b", type=Path)
+    i.add_argument("a", help="an image file or a gallery photo's name")
+    i.add_argument("b")
     i.add_argument("--steps", type=int, default=7)
     i.add_argument("--side", type=int, default=256, help="both images as centre squares of this side")
     i.add_argument("--model", default="conv-c16")
@@ -249,16 +277,25 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     model = load_pretrained(args.model)
     if args.use == "denoise":
-        result = denoise(model, decode_image(args.image), args.sigma / 255)
+        result = denoise(model, _read(args.image), args.sigma / 255)
         print(f"σ = {args.sigma:g}/255: noisy {result.psnr['noisy']:.2f} dB, {args.model} {result.psnr['denoised']:.2f} dB, "
               f"wavelet {result.psnr['classical']:.2f} dB (PSNR against the clean image)")
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             for name in ("noisy", "denoised", "classical"):
-                _save(getattr(result, name), args.out / f"{args.image.stem}_{name}.png")
+                _save(getattr(result, name), args.out / f"{Path(args.image).stem}_{name}.png")
         return result.psnr
+    if args.use == "denoise-eval":
+        result = {**denoise_folder(model, args.data, args.sigma / 255), "data": args.data,
+                  "command": "python -m autoencoder uses " + " ".join(argv if argv is not None else [])}
+        print(json.dumps(result, indent=2))
+        if args.update_manifest:
+            from .pretrained import update_model_entry
+
+            update_model_entry(args.model, {"denoising_eval": result})
+        return result
     if args.use == "anomaly":
-        image = decode_image(args.image)
+        image = _read(args.image)
         if args.defect:
             image = add_defect(image, args.defect)
         result = anomaly(model, image)
@@ -267,8 +304,9 @@ def main(argv: list[str] | None = None) -> dict:
             from .views import anomaly_image
 
             args.out.mkdir(parents=True, exist_ok=True)
-            _save(image, args.out / f"{args.image.stem}_input.png")
-            _save(anomaly_image(result.window_error), args.out / f"{args.image.stem}_error.png")
+            stem = Path(args.image).stem
+            _save(image, args.out / f"{stem}_input.png")
+            _save(anomaly_image(result.window_error), args.out / f"{stem}_error.png")
         return {"score": result.score}
     if args.use == "anomaly-benchmark":
         result = {"model": args.model, **anomaly_benchmark(model, args.count, args.seed),
@@ -277,9 +315,9 @@ def main(argv: list[str] | None = None) -> dict:
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
         return result
-    a_img, b_img = same_size(decode_image(args.a), decode_image(args.b), args.side)
+    a_img, b_img = same_size(_read(args.a), _read(args.b), args.side)
     result = interpolate(model, a_img, b_img, args.steps)
     _save(np.concatenate([np.concatenate(result.latent_path, 1), np.concatenate(result.cross_fade, 1)], 0), args.out)
-    print("PSNR of the latent path against the cross-fade at t = " + ", ".join(
-        f"{t:g}: {p:.1f} dB" for t, p in zip(result.t, result.psnr_to_cross_fade)))
-    return {"t": result.t, "psnr_to_cross_fade": result.psnr_to_cross_fade}
+    print("PSNR of the decoded blend against the blend of the two reconstructions at t = " + ", ".join(
+        f"{t:g}: {p:.1f} dB" for t, p in zip(result.t, result.psnr_to_linear)))
+    return {"t": result.t, "psnr_to_linear": result.psnr_to_linear}

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+import autoencoder as ae
 from autoencoder import pretrained, train, uses
 from autoencoder.data import to_tensor, to_uint8
 from autoencoder.models import build_model
@@ -124,6 +125,7 @@ def test_a_linear_autoencoders_latent_blend_is_the_cross_fade(identity):
     np.testing.assert_array_equal(result.latent_path[-1], b)
     for path, fade in zip(result.latent_path, result.cross_fade):
         assert np.abs(path.astype(int) - fade.astype(int)).max() <= 1  # equal up to rounding
+    assert min(result.psnr_to_linear) > 45  # a linear decoder: the blend of codes is the blend of pictures
     with pytest.raises(ValueError, match="two images of one size"):
         uses.interpolate(identity, a, b[:32], steps=3)
 
@@ -139,6 +141,11 @@ def test_a_dense_models_blend_at_init_is_the_blend_of_its_reconstructions():
     ends = (result.latent_path[0].astype(float) + result.latent_path[2].astype(float)) / 2
     inside = (ends > 1) & (ends < 254)  # where neither end was clipped to 0…255
     assert np.abs(result.latent_path[1].astype(float) - ends)[inside].max() <= 1.01
+    trained_like = build_model("dense", {"latent_dim": 64, "width": 8, "depth": 1}).eval()
+    trained_like.init_from_pca(pca.mean, pca.basis, pca.variances)
+    torch.nn.init.normal_(trained_like.decoder_branch[-1].weight, std=0.5)  # a nonlinear decoder
+    bent = uses.interpolate(trained_like, a, b, steps=3)
+    assert bent.psnr_to_linear[1] < min(result.psnr_to_linear[1], 60) and bent.psnr_to_linear[0] == float("inf")
 
 
 def test_training_a_denoiser_records_its_use_and_stays_off_the_slider(image_folder, tmp_path):
@@ -170,13 +177,24 @@ def test_the_manifest_schema_checks_uses(change, problem):
         pretrained.check_entry(entry)
 
 
-def test_cli_runs_each_use(use_weights, tmp_path):
+def test_cli_runs_each_use(tiny_weights, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(shutil.copytree(tiny_weights, tmp_path / "weights")))  # it writes
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     Image.fromarray(photo(80, 100, 1)).save(a)
     Image.fromarray(photo(70, 90, 2)).save(b)
     psnr = uses.main(["denoise", str(a), "--sigma", "20", "--model", "conv-c4", "--out", str(tmp_path / "d")])
     assert set(psnr) == {"noisy", "denoised", "classical"} and psnr["noisy"] < 30
     assert (tmp_path / "d" / "a_classical.png").exists()
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    Image.fromarray(photo(64, 64, 3)).save(folder / "one.png")
+    Image.fromarray(photo(64, 64, 4)).save(folder / "two.png")
+    means = uses.main(["denoise-eval", "--data", str(folder), "--sigma", "20", "--model", "conv-c4", "--update-manifest"])
+    each = [uses.denoise(ae.load_pretrained("conv-c4"), photo(64, 64, s), 20 / 255, seed=i).psnr for i, s in enumerate((3, 4))]
+    assert means["images"] == 2 and means["psnr_noisy"] == pytest.approx(np.mean([e["noisy"] for e in each]), abs=1e-3)
+    assert pretrained.model_info("conv-c4")["denoising_eval"]["psnr_classical"] == means["psnr_classical"]
     uses.main(["anomaly", str(a), "--defect", "text", "--model", "conv-c4", "--out", str(tmp_path / "x")])
     assert Image.open(tmp_path / "x" / "a_error.png").size == (100, 80)
     uses.main(["interpolate", str(a), str(b), "--steps", "4", "--side", "48", "--model", "conv-c4",
