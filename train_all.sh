@@ -15,5 +15,5 @@ train() { for config in "$@"; do python -m autoencoder train --config "configs/$
 EXTRA=("$@")
 train conv-c64 conv-c16 conv-c4 &
 first=$!
-train conv-c32 conv-c8 dense-d256 dense-d2048
+train conv-c32 denoise-c32 conv-c8 dense-d256 dense-d2048
 wait "$first"

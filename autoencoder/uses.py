@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.update_manifest:
             from .pretrained import update_model_entry
 
-            update_model_entry(args.model, {"denoising_eval": result})
+            update_model_entry(args.model, {f"denoising_{Path(args.data).name}_sigma{args.sigma:g}": result})
         return result
     if args.use == "anomaly":
         image = _read(args.image)

@@ -194,7 +194,7 @@ def test_cli_runs_each_use(tiny_weights, tmp_path, monkeypatch):
     means = uses.main(["denoise-eval", "--data", str(folder), "--sigma", "20", "--model", "conv-c4", "--update-manifest"])
     each = [uses.denoise(ae.load_pretrained("conv-c4"), photo(64, 64, s), 20 / 255, seed=i).psnr for i, s in enumerate((3, 4))]
     assert means["images"] == 2 and means["psnr_noisy"] == pytest.approx(np.mean([e["noisy"] for e in each]), abs=1e-3)
-    assert pretrained.model_info("conv-c4")["denoising_eval"]["psnr_classical"] == means["psnr_classical"]
+    assert pretrained.model_info("conv-c4")["denoising_clean_sigma20"]["psnr_classical"] == means["psnr_classical"]
     uses.main(["anomaly", str(a), "--defect", "text", "--model", "conv-c4", "--out", str(tmp_path / "x")])
     assert Image.open(tmp_path / "x" / "a_error.png").size == (100, 80)
     uses.main(["interpolate", str(a), str(b), "--steps", "4", "--side", "48", "--model", "conv-c4",
