@@ -602,9 +602,10 @@ def show_anomalies(image: np.ndarray, cards: list[report.ModelCard], current: re
                "score high, and so do busy textures (leaves, stars): the map shows where.")
 
 
-def show_interpolation(image: np.ndarray, card: report.ModelCard) -> None:
+def show_interpolation(image: np.ndarray, card: report.ModelCard, source_name: str) -> None:
     names = [g.name for g in GALLERY]
-    other = st.selectbox("Blend towards", names, index=1, key="blend_towards")
+    other = st.selectbox("Blend towards", names, index=next(i for i, n in enumerate(names) if n != source_name),
+                         key="blend_towards")
     steps = st.slider("Frames", 3, 9, 5, key="blend_steps")
     side = 256 if card.any_size else report.NOTEBOOK_SIDE
     a, b = uses.same_size(image, gallery_image(other), side)
@@ -709,7 +710,7 @@ def main() -> None:
             "Files": lambda: show_files(analysis, source_name, input_key),
             "Denoise": lambda: show_denoising(model_input.image),
             "Find defects": lambda: show_anomalies(model_input.image, cards, card),
-            "Interpolate": lambda: show_interpolation(model_input.image, card),
+            "Interpolate": lambda: show_interpolation(model_input.image, card, source_name),
         }
         for tab, view in zip(tabs, VIEWS):
             if tab.open:

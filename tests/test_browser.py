@@ -172,3 +172,16 @@ def test_presentation_mode_fits_a_1280x800_projector(server):
         assert float(value.evaluate("v => parseFloat(getComputedStyle(v).fontSize)")) >= 36  # readable from the back
         frame = page.locator(".swipe-frame").first.bounding_box()
         assert frame["y"] + frame["height"] <= 800 and frame["height"] >= 400  # large, and not cut off
+
+
+def test_the_uses_tabs_draw_their_pictures(page):
+    """Each use's tab shows all its pictures, decoded (not broken) and with alt text."""
+    for tab, pictures in (("Denoise", 3), ("Find defects", 2), ("Interpolate", 10)):
+        page.get_by_role("tab", name=tab).click()
+        settle(page)
+        page.wait_for_function("""n => {
+            const shown = [...document.querySelectorAll('[data-testid=stTabs] [role=tabpanel] img')]
+                .filter(i => i.offsetParent);
+            return shown.length === n && shown.every(i => i.complete && i.naturalWidth > 0 && i.alt.length > 0);
+        }""", arg=pictures)
+    page.screenshot(path=str(ARTIFACTS / "interpolate.png"))
