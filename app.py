@@ -385,10 +385,11 @@ def show_zoom(analysis: pipeline.Analysis) -> None:
 
 
 @st.fragment
-def show_latent(analysis: pipeline.Analysis, presenting: bool) -> None:
-    """Reruns alone when its toggles move."""
+def show_latent(analysis: pipeline.Analysis, card: report.ModelCard, presenting: bool) -> None:
+    """Reruns alone when its toggles move. A dense code is drawn as its per-patch maps."""
     facts, chart = st.columns([1, 3])
-    conv = analysis.latent.ndim == 3
+    latent = load_model(card).latent_maps(analysis.latent) if card.family == "dense" else analysis.latent
+    conv = latent.ndim == 3
     per_channel = conv and facts.toggle(
         "Each channel on its own colour scale", key="per_channel", wrap=True,
         help="Off: one colour scale for all channels, so strong and weak channels compare. "
@@ -397,18 +398,21 @@ def show_latent(analysis: pipeline.Analysis, presenting: bool) -> None:
         "Strongest channels first", key="by_energy", wrap=True,
         help="Order the channel tiles by mean square value, largest first; the number in each tile's "
              "corner is still the channel's own.")
-    grid = views.latent_grid(analysis.latent, per_channel, by_energy)
+    grid = views.latent_grid(latent, per_channel, by_energy)
     for label, text in report.latent_facts(analysis).items():
         facts.markdown(f"**{label}**  \n{text}")
     if not presenting:
         if grid.family == "conv":
             pooled = f" (the mean of {grid.pool}×{grid.pool} latent values)" if grid.pool > 1 else ""
             scale = "each on its own colour scale" if per_channel else "one colour scale for all"
-            facts.caption(f"The {grid.channels} channel maps, numbered in their corners, {scale} (blue < 0 < red); "
+            what = ("The dense code as its per-patch maps: map k holds value k of every 8×8 patch, where the patch "
+                    "is (the MLP mixes all patches, so a value can carry more than its own patch). "
+                    if card.family == "dense" else "")
+            facts.caption(f"{what}The {grid.channels} channel maps, numbered in their corners, {scale} (blue < 0 < red); "
                           f"each cell stands for a {grid.cell_pixels}×{grid.cell_pixels} pixel block{pooled}. "
                           "Hover for values.")
         else:
-            facts.caption("The dense code reshaped to 2-D; neighbouring cells are not neighbouring pixels.")
+            facts.caption("The code reshaped to 2-D; neighbouring cells are not neighbouring pixels.")
     chart.plotly_chart(figures.latent_figure(grid), key="latent_chart")
 
 
@@ -704,7 +708,7 @@ def main() -> None:
             "Swipe": lambda: show_swipe(analysis, card, pictures, presenting),
             "Side by side": lambda: show_side_by_side(analysis, card, pictures),
             "Zoom": lambda: show_zoom(analysis),
-            "Latent": lambda: show_latent(analysis, presenting),
+            "Latent": lambda: show_latent(analysis, card, presenting),
             "Same bytes as JPEG/WebP": lambda: show_equal_bytes(analysis, card, input_key, presenting),
             "All models": lambda: show_comparison(cards, report.model_input(image, True, notebook).image, card.id),
             "Files": lambda: show_files(analysis, source_name, input_key),

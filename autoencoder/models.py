@@ -14,6 +14,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -301,6 +302,12 @@ class DenseAutoencoder(nn.Module):
 
     def latent_shape(self, height: int, width: int) -> tuple[int]:
         return (self.config.latent_dim,)
+
+    def latent_maps(self, z: np.ndarray) -> np.ndarray:
+        """A code (D,) as D/64 maps of 8×8 (one value of every patch, drawn where the patch is):
+        (D/64, 8, 8), the shape of a conv latent of a 64×64 image, so the latent view draws both alike."""
+        side = self.config.image_size // PATCH
+        return z.reshape(self.patch_channels, side, side)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

@@ -178,6 +178,11 @@ def test_family_switch_to_dense_uses_the_64px_centre(app):
     assert any("Dense models see the centre square" in i.value for i in app.info)
     assert metrics_of(app)["MS-SSIM"][0] == "–"  # too small for five scales
     assert metrics_of(app)["Bytes"][0] == "68 B"  # 64 codes + one float16 range
+    view(app, "Latent")  # the code drawn as its per-patch map: one 8×8 map for 64 values
+    heatmap = json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]
+    z = heatmap["z"]  # plotly sends arrays as {"dtype", "bdata", "shape"} or as nested lists
+    assert (z["shape"] if isinstance(z, dict) else f"{len(z)}, {len(z[0])}").replace(" ", "") == "8,8"
+    assert any("per-patch maps" in c.value for c in app.caption)
 
 
 def test_notebook_view_runs_conv_models_on_64px(app):
