@@ -100,9 +100,7 @@ def denoise_folder(model: nn.Module, folder: str, sigma: float) -> dict:
 @dataclass
 class Anomaly:
     score: float  # mean squared error of the worst SCORE_WINDOW² window (pixels in 0…1)
-    error: np.ndarray  # float (H, W): squared error per pixel, mean over RGB
-    window_error: np.ndarray  # float (H, W): the error averaged over the SCORE_WINDOW² window around each pixel
-    reconstruction: np.ndarray  # uint8 (H, W, 3)
+    window_error: np.ndarray  # float (H, W): squared error (mean over RGB) averaged over the window around each pixel
 
 
 def anomaly(model: nn.Module, image: np.ndarray) -> Anomaly:
@@ -112,7 +110,7 @@ def anomaly(model: nn.Module, image: np.ndarray) -> Anomaly:
     error = ((reconstruction - x) ** 2).mean(dim=1, keepdim=True)  # (1, 1, H, W)
     k = min(SCORE_WINDOW, *image.shape[:2])
     windows = F.avg_pool2d(F.pad(error, (k // 2, (k - 1) // 2, k // 2, (k - 1) // 2), mode="replicate"), k, stride=1)
-    return Anomaly(float(windows.max()), error[0, 0].numpy(), windows[0, 0].numpy(), to_uint8(reconstruction))
+    return Anomaly(float(windows.max()), windows[0, 0].numpy())
 
 
 def add_defect(image: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
