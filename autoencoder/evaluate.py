@@ -144,12 +144,12 @@ def _fmt(value, digits=2) -> str:
 
 
 def markdown(results: dict) -> str:
-    pca = {row["channels"]: row for row in results["block_pca"]}
+    pca = {round(row["ratio"], 6): row for row in results["block_pca"]}
 
     def pca_row(model_row: dict) -> dict:
-        """Block-PCA's scores at the model's C ({} for dense models or without the baseline)."""
-        c = model_info(model_row["id"]).get("latent_channels")
-        return pca.get(c, {}) if c else {}
+        """Block-PCA's scores at the model's ratio in values ({} without the baseline): C of 192
+        values per 8×8 block for conv, D of 12288 per 64×64 tile for dense, the same count."""
+        return pca.get(round(model_row["ratio"], 6), {})
 
     def gain(psnr: float | None, base: dict) -> str:
         return "–" if psnr is None or base.get("psnr") is None else f"{psnr - base['psnr']:+.2f}"
@@ -175,7 +175,7 @@ def markdown(results: dict) -> str:
         "| images below block-PCA |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    bases = {row["id"]: pca_row(row) for row in results["models"]}  # one manifest lookup per model
+    bases = {row["id"]: pca_row(row) for row in results["models"]}
     for row in results["models"]:
         base = bases[row["id"]]
         lines.append(
