@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 python -m autoencoder fit-pca --data ../shared/data/photos --out weights
 train() { for config in "$@"; do python -m autoencoder train --config "configs/$config.json" --no-progress --threads 1 --out weights "${EXTRA[@]}"; done; }
 EXTRA=("$@")
-train conv-c64 conv-c16 conv-c4 &
+train conv-c64 conv-c16 conv-c4 dense-d2048 &
 first=$!
-train conv-c32 denoise-c32 conv-c8 dense-d256 dense-d2048
+train conv-c32 denoise-c32 conv-c8 dense-d256
 wait "$first"
