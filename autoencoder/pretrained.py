@@ -2,7 +2,9 @@
 
 weights/manifest.json is {"models": [entry, ...], "block_pca": {...}}; each entry has at
 least id, family, config, latent_channels or latent_dim, ratio, file, sha256, and the
-record of how it was trained and what it scores on Kodak.
+record of how it was trained and what it scores on Kodak. An entry with "use": "denoising"
+(and its noise_sigma) is a denoiser: list_models() lists compression models unless asked for
+another use.
 """
 
 from __future__ import annotations
