@@ -51,6 +51,12 @@ def colour_table(colorscale: str) -> np.ndarray:
     return np.array([plotly.colors.unlabel_rgb(s) for s in samples]).round().astype(np.uint8)
 
 
+def heatmap(values: np.ndarray, top: float, colorscale: str) -> np.ndarray:
+    """Float (H, W) values as a colour picture (uint8 RGB): 0 darkest, `top` and up brightest."""
+    levels = np.clip(values / top, 0, 1) * 255
+    return colour_table(colorscale)[levels.round().astype(np.uint8)]
+
+
 def error_map(original: np.ndarray, reconstruction: np.ndarray, vmax: float = ERROR_MAP_MAX) -> np.ndarray:
     """|x − x̂| averaged over RGB as a colour heatmap (uint8 RGB, same size); vmax and up is brightest.
 
@@ -59,8 +65,7 @@ def error_map(original: np.ndarray, reconstruction: np.ndarray, vmax: float = ER
     if original.shape != reconstruction.shape:
         raise ValueError(f"shapes differ: {original.shape} vs {reconstruction.shape}")
     error = np.abs(original.astype(np.int16) - reconstruction.astype(np.int16)).mean(axis=2) / 255.0
-    levels = np.clip(error / vmax, 0, 1) * 255
-    return colour_table(ERROR_COLORSCALE)[levels.round().astype(np.uint8)]
+    return heatmap(error, vmax, ERROR_COLORSCALE)
 
 
 def bits_top(bits: np.ndarray) -> float:
@@ -71,16 +76,13 @@ def bits_top(bits: np.ndarray) -> float:
 
 def bits_image(bits: np.ndarray) -> np.ndarray:
     """A bits map (H, W) as a colour heatmap (uint8 RGB), brightest from bits_top up."""
-    levels = np.clip(bits / bits_top(bits), 0, 1) * 255
-    return colour_table(BITS_COLORSCALE)[levels.round().astype(np.uint8)]
+    return heatmap(bits, bits_top(bits), BITS_COLORSCALE)
 
 
 def anomaly_image(window_error: np.ndarray, top: float | None = None) -> np.ndarray:
     """An anomaly map (uses.Anomaly.window_error, float (H, W)) as a colour heatmap (uint8 RGB),
     brightest from `top` up (default: the map's own maximum, so the worst window is brightest)."""
-    top = max(float(top if top is not None else window_error.max()), 1e-12)
-    levels = np.clip(window_error / top, 0, 1) * 255
-    return colour_table(ERROR_COLORSCALE)[levels.round().astype(np.uint8)]
+    return heatmap(window_error, max(float(top if top is not None else window_error.max()), 1e-12), ERROR_COLORSCALE)
 
 
 def thumbnail(image: np.ndarray, max_side: int = THUMBNAIL_MAX) -> np.ndarray:
