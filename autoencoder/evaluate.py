@@ -57,7 +57,7 @@ def codec_row(model, model_id: str, sha256: str, image: np.ndarray) -> dict:
     """Compress to an .aez file (pipeline.analyse) and decode that file as a receiver would:
     scores of the decoded image, bpp of the file, the likelihood estimate, seconds each way."""
     started = time.perf_counter()
-    analysis = analyse(model, model_id, image)
+    analysis = analyse(model, model_id, image, full_scores=False)  # the decoded file is what gets scored, below
     encoded = time.perf_counter()
     decoded = to_uint8(decompress(analysis.file, load=lambda _: (model, sha256)).image)
     decode_s = time.perf_counter() - encoded
@@ -106,7 +106,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
         for model_id, model in codecs.items():
             per_codec_model[model_id].append(codec_row(model, model_id, codec_info[model_id]["sha256"], image))
         for channels in per_pca:
-            a = analyse(pca.as_model(channels), f"block-pca-{channels}", image, float_latent=True)
+            a = analyse(pca.as_model(channels), f"block-pca-{channels}", image, full_scores=False, float_latent=True)
             per_pca[channels].append({**score(image, a.float_reconstruction), "psnr_8bit": a.scores["psnr"],
                                       "bpp_8bit": a.bits_per_pixel})
         for (codec, quality), rows in per_codec.items():

@@ -211,11 +211,16 @@ def write_manifest(manifest: dict, folder: Path | None = None) -> None:
     tmp.replace(path)  # atomic: a crash never leaves half a manifest
 
 
-def list_models(folder: Path | None = None, use: str = "compression") -> list[str]:
-    """Ids of the manifest's valid models for `use` (USES), in its order (conv by ratio, then
-    dense, then codec by ratio and λ); entries that fail check_entry are left out
+def model_entries(folder: Path | None = None, use: str = "compression") -> list[dict]:
+    """The manifest's valid entries for `use` (USES), in its order (conv by ratio, then dense,
+    then codec by ratio and λ), from one read; entries that fail check_entry are left out
     (checked_entries says why)."""
-    return [m["id"] for m in checked_entries(folder)[0] if m.get("use", "compression") == use]
+    return [m for m in checked_entries(folder)[0] if m.get("use", "compression") == use]
+
+
+def list_models(folder: Path | None = None, use: str = "compression") -> list[str]:
+    """Ids of model_entries(folder, use)."""
+    return [m["id"] for m in model_entries(folder, use)]
 
 
 def model_info(model_id: str, folder: Path | None = None) -> dict:

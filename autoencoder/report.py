@@ -28,7 +28,7 @@ from .codec import decompress
 from .data import IMAGE_SUFFIXES, center_square, decode_image, gallery_names, limit_size, to_uint8
 from .models import MODEL_FAMILIES, ConvAutoencoder, DenseConfig
 from .pipeline import TILE, Analysis, crop_to_tiles, score
-from .pretrained import list_models, model_info, weights_dir
+from .pretrained import model_entries, weights_dir
 from .uses import BENCHMARK_FILE
 
 MAX_SIDE = 1024  # longest side a conv model sees in the app: a CPU laptop answers in about a second
@@ -92,8 +92,8 @@ def model_card(entry: Mapping) -> ModelCard:
 
 
 def model_cards(folder: Path | None = None, use: str = "compression") -> list[ModelCard]:
-    """Every model in the manifest for `use` (pretrained.USES), in its order."""
-    return [model_card(model_info(i, folder)) for i in list_models(folder, use)]
+    """Every model in the manifest for `use` (pretrained.USES), in its order (one manifest read)."""
+    return [model_card(entry) for entry in model_entries(folder, use)]
 
 
 def family_cards(cards: Sequence[ModelCard], family: str) -> list[ModelCard]:
