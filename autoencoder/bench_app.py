@@ -28,10 +28,9 @@ from PIL import Image
 
 from .baselines import pillow_roundtrip
 from .data import GALLERY, load_gallery_image, to_tensor
-from .pipeline import analyse
-from .report import family_cards, model_cards
-from .pipeline import roundtrip
+from .pipeline import analyse, roundtrip
 from .pretrained import load_pretrained
+from .report import family_cards, model_cards
 from .results import app_stores
 
 APP = Path(__file__).resolve().parent.parent / "app.py"

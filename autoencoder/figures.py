@@ -1,4 +1,4 @@
-"""The app's plotly figures, built from what `analysis` and `views` compute (no Streamlit here)."""
+"""The app's plotly figures, built from what `report` and `views` compute (no Streamlit here)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .report import RatePoint
 from .baselines import CODECS
 from .models import MODEL_FAMILIES
+from .report import RatePoint
 from .views import LATENT_COLORSCALE, LatentGrid
+
 PCA_COLOUR = "#7f7f7f"
 
 

@@ -167,6 +167,11 @@ def config_options(path: Path) -> dict:
     return resolve_options(build_parser().parse_args(["--config", str(path)]))
 
 
+def run_folder(options: dict) -> Path:
+    """runs/<id>/: the run's checkpoint, and its weights and manifest unless --out says otherwise."""
+    return Path("runs") / options["id"]
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
@@ -341,7 +346,7 @@ def _train(argv: list[str] | None) -> dict:
     mixed = options["precision"] == "bfloat16"
     optimizer = make_optimizer(model, options)
 
-    checkpoint = args.checkpoint or Path("runs") / options["id"] / "checkpoint.pt"
+    checkpoint = args.checkpoint or run_folder(options) / "checkpoint.pt"
     step, elapsed, val_history, extended_at = 0, 0.0, [], None
     if args.resume:
         if not checkpoint.exists():
@@ -412,15 +417,10 @@ def _train(argv: list[str] | None) -> dict:
     return record
 
 
-def output_folder(args: argparse.Namespace, options: dict) -> Path:
-    """Where the weights and their manifest entry go: --out, else runs/<id>/ beside the checkpoint."""
-    return args.out or Path("runs") / options["id"]
-
-
 def finish(model, options, args, argv, device, world, elapsed, val_history, val_crops, source, n_train, n_val) -> dict:
     """Write the weights and the manifest entry that says how they were made. The entry is
     replaced, not merged: scores measured on the previous weights of this id no longer hold."""
-    out = output_folder(args, options)
+    out = args.out or run_folder(options)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{options['id']}.safetensors"
     dtype = getattr(torch, options["storage_dtype"])

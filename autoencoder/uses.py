@@ -30,9 +30,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
-from .data import center_square, decode_image, gallery_names, load_gallery_image, to_tensor, to_uint8
-from .pipeline import padded_for, reconstruct, score
+from .data import center_square, decode_image, gallery_names, list_images, load_gallery_image, to_tensor, to_uint8
 from .models import crop_to
+from .pipeline import padded_for, reconstruct, score
+from .pretrained import load_pretrained, update_model_entry
 
 DENOISER = "denoise-c32"  # the shipped denoiser (configs/denoise-c32.json)
 ANOMALY_MODEL = "conv-c8"  # the model whose error is the anomaly score (the AUC below is measured on it)
@@ -86,8 +87,6 @@ def denoise(model: nn.Module, image: np.ndarray, sigma: float, seed: int = 0) ->
 def denoise_folder(model: nn.Module, folder: str, sigma: float) -> dict:
     """Mean PSNR of noisy, denoised and wavelet-denoised images over every image in `folder`
     (noise seeded per image: the same noise for both denoisers)."""
-    from .data import list_images
-
     files = list_images(folder)
     rows = [denoise(model, decode_image(f), sigma, seed=i).psnr for i, f in enumerate(files)]
     return {"images": len(files), "sigma": sigma,
@@ -240,8 +239,6 @@ def _save(image: np.ndarray, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     """python -m autoencoder uses {denoise, denoise-eval, anomaly, anomaly-benchmark, interpolate} …"""
-    from .pretrained import load_pretrained
-
     p = argparse.ArgumentParser(prog="python -m autoencoder uses", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="use", required=True)
@@ -288,8 +285,6 @@ def main(argv: list[str] | None = None) -> dict:
                   "command": "python -m autoencoder uses " + " ".join(argv if argv is not None else [])}
         print(json.dumps(result, indent=2))
         if args.update_manifest:
-            from .pretrained import update_model_entry
-
             update_model_entry(args.model, {f"denoising_{Path(args.data).name}_sigma{args.sigma:g}": result})
         return result
     if args.use == "anomaly":
@@ -299,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict:
         result = anomaly(model, image)
         print(f"anomaly score {result.score:.5f} ({args.model}: mean squared error of the worst {SCORE_WINDOW}² window)")
         if args.out:
-            from .views import anomaly_image
+            from .views import anomaly_image  # here: views imports report, which imports this module
 
             args.out.mkdir(parents=True, exist_ok=True)
             stem = Path(args.image).stem
