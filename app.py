@@ -578,7 +578,9 @@ def show_anomalies(image: np.ndarray, cards: list[report.ModelCard], current: re
     defect = st.segmented_control("Add a defect", uses.DEFECTS, default=None, key="defect",
                                   help="A synthetic defect at a random place: something a model trained on "
                                        "photos never learned to draw")
-    image = limit_size(image, USES_MAX_SIDE)[0]
+    # Scored at the size the benchmark set its threshold at: the worst window of a larger image
+    # is worse by chance alone (more windows), and would flag clean photos.
+    image = limit_size(image, uses.BENCHMARK_CROP)[0]
     key = f"{model_key(card)}/{report.image_key(image)}/{defect}"
     shown, result = anomaly_of(key, defect, card, image)
     benchmark = report.load_anomaly_benchmark()
@@ -589,9 +591,10 @@ def show_anomalies(image: np.ndarray, cards: list[report.ModelCard], current: re
         st.markdown(f"#### Anomaly score {result.score:.4f}: {'above' if flagged else 'below'} the threshold "
                     f"{benchmark['threshold']:.4f}, so this image {'looks anomalous' if flagged else 'looks normal'}")
         by_kind = ", ".join(f"{k} {v:.2f}" for k, v in benchmark["auc_by_defect"].items())
-        st.caption(f"On a generated set ({benchmark['count']} gallery crops with a defect, {benchmark['count']} "
-                   f"without) the score separates the two with ROC AUC {benchmark['auc']:.3f} ({by_kind}); the "
-                   "threshold is the one that does best there.")
+        st.caption(f"On a generated set ({benchmark['count']} gallery crops of {benchmark['crop']}×{benchmark['crop']} "
+                   f"with a defect, {benchmark['count']} without) the score separates the two with ROC AUC "
+                   f"{benchmark['auc']:.3f} ({by_kind}); the threshold is the one that does best there. This image is "
+                   f"scored at {image.shape[1]}×{image.shape[0]}, at most the size the threshold was set at.")
     else:
         st.markdown(f"#### Anomaly score {result.score:.4f}")
     left, right = st.columns(2)

@@ -111,7 +111,7 @@ def test_benchmark_separates_noise_patches_from_photos(lossy):
     normal, defective = uses.benchmark_set(6, seed=5, side=64)
     assert len(normal) == len(defective) == 6 and normal[0].shape == (64, 64, 3)
     assert [k for k, _ in defective] == list(uses.DEFECTS) * 2
-    result = uses.anomaly_benchmark(lossy, count=12, seed=5)
+    result = uses.anomaly_benchmark(lossy, count=12, seed=5, side=128)
     assert result["auc_by_defect"]["noise patch"] >= 0.9  # four coefficients per block cannot draw noise
     assert 0.5 <= result["balanced_accuracy"] <= 1 and result["threshold"] > 0
 
