@@ -11,7 +11,6 @@ COMMANDS = {  # name: (module, function, what it does)
     "compress": ("autoencoder.compress", "compress_main", "images → .aez files with a codec model"),
     "decompress": ("autoencoder.compress", "decompress_main", ".aez files → PNG images"),
     "bench": ("autoencoder.bench", "main", "speed and memory of every model on this machine"),
-    "load-test": ("autoencoder.load_test", "main", "real browser sessions against the app: latency and memory"),
     "fit-pca": ("autoencoder.pca", "main", "fit the block-PCA baseline on a folder of images"),
     "uses": ("autoencoder.uses", "main", "denoising, anomaly scores and latent interpolation"),
 }

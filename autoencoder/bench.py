@@ -10,7 +10,7 @@ flaky). With --check the command exits 1 when a target is missed:
     of the same photo, quality 75, for scale);
   * the whole process stays under TARGET_RSS_MB of resident memory.
 
-With --app it times the app itself, script run by script run (autoencoder/bench_app.py).
+The app's own speed (script run by script run) is a developer tool beside it: `python -m tools.bench_app`.
 
 With --training it times instead one training step of every config in configs/, the way
 train_all.sh and train_codecs.sh train (one CPU thread per model, each config's precision as
@@ -170,8 +170,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="*", help="model ids (default: all)")
     p.add_argument("--training", action="store_true", help="time training steps instead of reconstructions")
-    p.add_argument("--app", action="store_true",
-                   help="time the app's script runs (upload, slider, compare) on a 1-megapixel photo; see bench_app")
     p.add_argument("--configs", nargs="*", type=Path, help=f"training configs (default: all in {CONFIGS})")
     p.add_argument("--precision", choices=PRECISIONS,
                    help="training arithmetic to time (default: each config's, as train_all.sh trains)")
@@ -182,17 +180,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = p.parse_args(argv)
     if args.threads or args.training:
         torch.set_num_threads(args.threads or 1)
-    if args.app:
-        from . import bench_app
-
-        rows = bench_app.bench_app() + bench_app.cold_costs()
-        ratio = bench_app.jpeg_ratio(to_uint8(kodak_sized_photo()), args.repeats, timed)
-        print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; server time per script run")
-        failures = bench_app.report(rows, ratio)
-        if peak_rss_mb() > bench_app.TARGET_RSS_MB:
-            failures.append(f"peak memory {peak_rss_mb():.0f} MB > {bench_app.TARGET_RSS_MB} MB (the app's server)")
-        rows.append(ratio)
-    elif args.training:
+    if args.training:
         configs = args.configs or sorted(CONFIGS.glob("*.json"))
         if not configs:
             raise SystemExit(f"no training configs in {CONFIGS}: pass --configs FILE …")
@@ -200,14 +188,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     else:
         rows = [bench_codec(m, args.repeats) if model_info(m)["family"] == "codec" else bench_model(m, args.repeats)
                 for m in (args.models or list_models())]
-    if not args.app:
-        what = "one training step" if args.training else "8-bit latent round trip; codec models: .aez files"
-        print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-              f"median of {args.repeats} runs, {what}")
-        failures = report_training(rows) if args.training else report_inference(rows)
+    what = "one training step" if args.training else "8-bit latent round trip; codec models: .aez files"
+    print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"median of {args.repeats} runs, {what}")
+    failures = report_training(rows) if args.training else report_inference(rows)
     rss = peak_rss_mb()
     print(f"peak resident memory: {rss:.0f} MB")
-    if rss > TARGET_RSS_MB and not args.training and not args.app:  # the models' target (--app has its own)
+    if rss > TARGET_RSS_MB and not args.training:  # the models' target (the app's is tools.bench_app's)
         failures.append(f"peak memory {rss:.0f} MB > {TARGET_RSS_MB} MB")
     for f in failures:
         print("MISSED TARGET:", f)

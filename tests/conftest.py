@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+# CI (.ci/run sets CI=true) runs the same hypothesis examples every time and keeps no example
+# database: a red run is reproducible, and a green one does not depend on an earlier run's finds.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def write_images(folder: Path, count: int, size=(96, 80), seed: int = 0) -> Path:

@@ -60,7 +60,7 @@ def main_captions(at: AppTest) -> list[str]:
 
 
 def swipes(at: AppTest) -> list[dict]:
-    """The data of every swipe comparison on the page (autoencoder.views.swipe_payload)."""
+    """The data of every swipe comparison on the page (explorer.views.swipe_payload)."""
     return [json.loads(c.proto.json) for c in at.get("bidi_component") if c.proto.component_name == "autoencoder_swipe"]
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from app_models import make_app_weights
-from autoencoder.load_test import CHROMIUM, CHROMIUM_ARGS, Server
+from tools.load_test import CHROMIUM, CHROMIUM_ARGS, Server
 from conftest import photo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

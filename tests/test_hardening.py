@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import autoencoder as ae
-from autoencoder import pretrained, report
+from autoencoder import pretrained
+from explorer import report
 from autoencoder.data import ImageError, decode_image
 from conftest import REPO
 from corpus import (IMAGE_CASES, MANIFEST_CASES, WHOLE_MANIFEST_CASES, break_model, encoded, float_tiff, jpeg_claiming,
@@ -137,7 +138,7 @@ def test_an_upload_costs_at_most_600_mb_of_memory(name, tmp_path):
     # and hide any peak below that.
     script = textwrap.dedent(f"""
         from pathlib import Path
-        from autoencoder import report
+        from explorer import report
         from autoencoder.data import ImageError
 
         def kb(field):

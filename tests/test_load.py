@@ -1,4 +1,4 @@
-"""The load test command (`python -m autoencoder load-test`) in its short CI form: two real
+"""The load test command (`python -m tools.load_test`) in its short CI form: two real
 Chromium sessions for 20 s against `streamlit run app.py` on tiny weights. Its latency and
 memory targets are checked by the command itself (--check), not here: a loaded CI machine
 would make a timed test flaky. Here: it runs, every interaction completes, nothing errs."""
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_two_sessions_for_twenty_seconds_complete_every_interaction_without_errors(tmp_path, monkeypatch):
-    from autoencoder import load_test
+    from tools import load_test
 
     if not load_test.CHROMIUM.exists():
         pytest.skip(f"no Chromium at {load_test.CHROMIUM}: install it with `apt-get install -y chromium`")

@@ -1,4 +1,4 @@
-"""Unit tests of what the app computes (autoencoder.explore) and draws (autoencoder.figures).
+"""Unit tests of what the app computes (explorer.report) and draws (explorer.figures).
 
 Models here are untrained and tiny (built in memory): these tests check bookkeeping, shapes
 and honesty of the numbers, not image quality.
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from autoencoder import figures, pipeline, report
+from autoencoder import pipeline
+from explorer import figures, report
 from autoencoder.baselines import pillow_roundtrip
 from autoencoder.data import decode_image, to_uint8
 from autoencoder.models import build_model

@@ -1,4 +1,4 @@
-"""The app's shared result store (autoencoder.results): one computation per key, bounds,
+"""The app's shared result store (explorer.results): one computation per key, bounds,
 expiry, errors, and prefetching that yields to the foreground."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from autoencoder.results import Results
+from explorer.results import Results
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""The browser-side drawing helpers (autoencoder.views): swipe payloads and colour bars."""
+"""The browser-side drawing helpers (explorer.views): swipe payloads and colour bars."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from autoencoder import figures, report, views
+from explorer import figures, report, views
 from autoencoder.data import decode_image
 from conftest import photo
 

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .baselines import CODECS
-from .models import MODEL_FAMILIES
-from .report import RatePoint
-from .views import LATENT_COLORSCALE, LatentGrid
+from autoencoder.baselines import CODECS
+from autoencoder.models import MODEL_FAMILIES
+from explorer.report import RatePoint
+from explorer.views import LATENT_COLORSCALE, LatentGrid
 
 PCA_COLOUR = "#7f7f7f"
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import metrics
-from .report import png_bytes
-from .data import limit_size
-from .models import ConvAutoencoder
+from autoencoder import metrics
+from autoencoder.data import limit_size
+from autoencoder.models import ConvAutoencoder
+from explorer.report import png_bytes
 
 ERROR_MAP_MAX = 0.25  # |x − x̂| (mean over RGB, 0…1) drawn at full brightness: 64 of 255 levels
 ERROR_COLORSCALE = "Inferno"  # dark = exact, bright = wrong; readable in grayscale too
@@ -32,9 +32,7 @@ DISPLAY_MIN_SIDE = 512  # small images are enlarged (nearest neighbour) to at le
 THUMBNAIL_MAX = 384  # longest side of a compare-all picture (its column is ~300 px wide)
 BITS_COLORSCALE = "Viridis"  # the bits map: dark = cheap, yellow = where the bits go
 DISPLAY_PNG_LEVEL = 1  # zlib level of the PNGs the page shows (lossless at any level; 1 is the fastest that packs)
-WEB = Path(__file__).resolve().parent / "web"
-SWIPE_CSS = (WEB / "swipe.css").read_text()
-SWIPE_JS = (WEB / "swipe.js").read_text()
+WEB = Path(__file__).resolve().parent / "web"  # the swipe component's CSS and JS, read when first drawn
 COLOUR_BAR_STOPS = 11  # gradient stops sampled from the colour table: smooth at any width
 
 

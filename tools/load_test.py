@@ -1,4 +1,4 @@
-"""`python -m autoencoder load-test`: real browser sessions against `streamlit run app.py`.
+"""`python -m tools.load_test` (from the repository root): real browser sessions against `streamlit run app.py`.
 
 Starts the app on a free port, opens N Chromium sessions (Debian's /usr/bin/chromium through
 Playwright) that each, for the given time, upload a photo and move the bottleneck slider in
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import bench_app
-from .hardware import cpu_name
+from autoencoder.hardware import cpu_name
+from tools import bench_app
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -163,7 +163,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m autoencoder load-test", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tools.load_test", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sessions", type=int, default=6)
     p.add_argument("--seconds", type=float, default=120, help="how long each session keeps interacting")
@@ -245,3 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.check and failures:
         raise SystemExit(1)
     return result
+
+
+if __name__ == "__main__":
+    main()

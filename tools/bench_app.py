@@ -1,4 +1,4 @@
-"""`python -m autoencoder bench --app`: how fast the app answers, measured on the server.
+"""`python -m tools.bench_app` (from the repository root): how fast the app answers, measured on the server.
 
 Streamlit's AppTest runs app.py in this process exactly as `streamlit run` does for a browser
 session (same script, same caches), without the network and the browser's drawing. Each time
@@ -19,19 +19,24 @@ each model's cold cost (pipeline.analyse alone, nothing cached). Targets (issue 
 
 from __future__ import annotations
 
+import argparse
 import io
+import json
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
-from .baselines import pillow_roundtrip
-from .data import GALLERY, load_gallery_image, to_tensor
-from .pipeline import analyse, roundtrip
-from .pretrained import load_pretrained
-from .report import family_cards, model_cards
-from .results import app_stores
+from autoencoder.baselines import pillow_roundtrip
+from autoencoder.bench import kodak_sized_photo, peak_rss_mb, timed
+from autoencoder.data import GALLERY, load_gallery_image, to_tensor, to_uint8
+from autoencoder.hardware import cpu_name
+from autoencoder.pipeline import analyse, roundtrip
+from autoencoder.pretrained import load_pretrained
+from explorer.report import family_cards, model_cards
+from explorer.results import app_stores
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 PHOTO_SIDE = 1024  # 1 megapixel
@@ -64,10 +69,12 @@ def _timed_run(at, change=None) -> float:
 def bench_app(families: tuple[str, ...] = ("conv", "codec"), pause_s: float = 120) -> list[dict]:
     """Rows {action, model, seconds, target} of one scripted visit, in order. pause_s: the
     longest a presenter's pause waits for the app's prefetching to finish."""
-    from streamlit.testing.v1 import AppTest  # Streamlit's test harness: only this command needs it
+    from streamlit.testing.v1 import (
+        AppTest,  # Streamlit's test harness: only this command needs it
+    )
 
     if not APP.exists():
-        raise SystemExit(f"bench --app needs the repository's app.py (not found at {APP})")
+        raise SystemExit(f"tools.bench_app needs the repository's app.py (not found at {APP})")
     rows = []
     _, analyses = app_stores()
 
@@ -144,3 +151,35 @@ def report(rows: list[dict], ratio: dict) -> list[str]:
     if ratio["ratio"] > ratio["target"]:
         failures.append(f"autoencoder round trip {ratio['ratio']:g}× JPEG > {ratio['target']:g}×")
     return failures
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    p = argparse.ArgumentParser(prog="python -m tools.bench_app", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=5, help="runs of the JPEG comparison (median)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", type=Path, help="also write the rows here")
+    p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = bench_app() + cold_costs()
+    ratio = jpeg_ratio(to_uint8(kodak_sized_photo()), args.repeats, timed)
+    print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; server time per script run")
+    failures = report(rows, ratio)
+    rss = peak_rss_mb()
+    print(f"peak resident memory: {rss:.0f} MB")
+    if rss > TARGET_RSS_MB:
+        failures.append(f"peak memory {rss:.0f} MB > {TARGET_RSS_MB} MB (the app's server)")
+    for f in failures:
+        print("MISSED TARGET:", f)
+    rows.append(ratio)
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "peak_rss_mb": round(rss), "failures": failures}, indent=2))
+    if args.check and failures:
+        raise SystemExit(1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -22,14 +22,27 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import aez, metrics
-from .baselines import CODECS, Encoded, best_within_bytes, codec_ladder, pillow_roundtrip
-from .codec import decompress
-from .data import IMAGE_SUFFIXES, center_square, decode_image, gallery_names, limit_size, to_uint8
-from .models import MODEL_FAMILIES, ConvAutoencoder, DenseConfig
-from .pipeline import TILE, Analysis, crop_to_tiles, score
-from .pretrained import model_entries, weights_dir
-from .uses import BENCHMARK_FILE
+from autoencoder import aez, metrics
+from autoencoder.baselines import (
+    CODECS,
+    Encoded,
+    best_within_bytes,
+    codec_ladder,
+    pillow_roundtrip,
+)
+from autoencoder.codec import decompress
+from autoencoder.data import (
+    IMAGE_SUFFIXES,
+    center_square,
+    decode_image,
+    gallery_names,
+    limit_size,
+    to_uint8,
+)
+from autoencoder.models import MODEL_FAMILIES, ConvAutoencoder, DenseConfig
+from autoencoder.pipeline import TILE, Analysis, crop_to_tiles, score
+from autoencoder.pretrained import model_entries, weights_dir
+from autoencoder.uses import BENCHMARK_FILE
 
 MAX_SIDE = 1024  # longest side a conv model sees in the app: a CPU laptop answers in about a second
 NOTEBOOK_SIDE = DenseConfig().image_size  # 64: the original notebook's (and the dense models') size
