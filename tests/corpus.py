@@ -95,7 +95,7 @@ MANIFEST_CASES = {
     "too many parameters": ManifestCase(_config(width=512, depth=8, refine_width=128, refine_depth=8),
                                         "parameters; at most"),
     "latent_channels disagrees": ManifestCase(_set(latent_channels=5), "differs from its config"),
-    "FIFO": ManifestCase(_fifo, "is not a regular file", at_load=True),
+    "FIFO": ManifestCase(_fifo, "a FIFO (named pipe), not a regular file", at_load=True),
     "link to /dev/zero": ManifestCase(_link("/dev/zero"), "leads outside the weights folder", at_load=True),
     "link out of the folder": ManifestCase(_link("/etc/hostname"), "leads outside the weights folder", at_load=True),
     "NaN weights, sha256 updated": ManifestCase(_nan_weights, "not finite", at_load=True),
