@@ -1,10 +1,13 @@
-"""The odd inputs of issue 16, made here (no files are shipped for them): damaged manifests and
-weight files, and odd image files, each with what must happen to it. Used by test_hardening
-(the package) and test_app (the page).
+"""The odd inputs of issues 16 and 22, made here (no files are shipped for them): damaged
+manifests and weight files, odd image files, and command lines that must not destroy, hang or
+crash, each with what must happen to it. Used by test_hardening (the package), test_app (the
+page) and test_cli (the commands).
 
 A manifest case changes one model's entry, or the files beside it, in a copy of a working
 weights folder, and names the words the refusal must contain. An image case is file bytes and
-either the refusal's words or a check of the decoded picture.
+either the refusal's words or a check of the decoded picture. A CLI case lays out files in an
+empty folder, runs one command there, and names the words of each refusal line and the
+files it must write (nothing else in the folder may change).
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from PIL import Image, ImageCms
 
 @dataclass(frozen=True)
 class ManifestCase:
-    change: Callable[[Path, dict], None]  # (weights folder, the target entry) → changes it (or the folder) in place
+    change: Callable[[Path, dict], list | None]  # (weights folder, the target entry) → changes it (or the folder)
+    # in place; may return entries to list before it
     words: str  # what the refusal says
     at_load: bool = False  # True: the entry passes the schema and load_pretrained refuses it
+    text: Callable[[str], str] | None = None  # then changes the manifest's text (what json.dumps cannot write)
 
 
 def _set(**fields):
@@ -41,7 +46,9 @@ def _config(**fields):
 
 
 def _drop(key):
-    return lambda folder, entry: entry.pop(key)
+    def change(folder: Path, entry: dict) -> None:
+        del entry[key]
+    return change
 
 
 def _fifo(folder: Path, entry: dict) -> None:
@@ -68,6 +75,38 @@ def _nan_weights(folder: Path, entry: dict) -> None:
     state[name].view(-1)[0] = float("nan")
     save_file(state, str(path))
     entry["sha256"] = sha256_of(path)
+
+
+def _huge_weights(folder: Path, entry: dict) -> None:
+    """Every weight 3e38 (finite in float32), sha256 updated: the model's outputs overflow."""
+    from safetensors.torch import load_file, save_file
+
+    from autoencoder.pretrained import sha256_of
+
+    path = folder / entry["file"]
+    state = {k: v.fill_(3e38) if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    save_file(state, str(path))
+    entry["sha256"] = sha256_of(path)
+
+
+def _link_loop(folder: Path, entry: dict) -> None:
+    (folder / "loop-a.safetensors").symlink_to("loop-b.safetensors")
+    (folder / "loop-b.safetensors").symlink_to("loop-a.safetensors")
+    entry["file"] = "loop-a.safetensors"
+
+
+def _folder_named_as_weights(folder: Path, entry: dict) -> None:
+    (folder / "folder.safetensors").mkdir()
+    entry["file"] = "folder.safetensors"
+
+
+def _listed_twice_first_broken(folder: Path, entry: dict) -> list:
+    """A broken copy of the entry before it: the valid second copy must not be listed as if it
+    were the one that loads (model_info found the first)."""
+    return [dict(entry, family="mlp")]
+
+
+_DIGITS = "9" * 5000
 
 
 def _changed_bytes(folder: Path, entry: dict) -> None:
@@ -100,6 +139,15 @@ MANIFEST_CASES = {
     "link out of the folder": ManifestCase(_link("/etc/hostname"), "leads outside the weights folder", at_load=True),
     "NaN weights, sha256 updated": ManifestCase(_nan_weights, "not finite", at_load=True),
     "changed bytes": ManifestCase(_changed_bytes, "does not match the manifest", at_load=True),
+    # issue 22
+    "file name with a NUL byte": ManifestCase(_set(file="conv\x00.safetensors"), "must be a .safetensors file name"),
+    "symlink loop between two .safetensors": ManifestCase(_link_loop, "cannot be followed", at_load=True),
+    "file is a folder": ManifestCase(_folder_named_as_weights, "a folder, not a regular file", at_load=True),
+    "width of 5,000 digits": ManifestCase(_config(width="@digits@"), "width must be an integer from 1 to 512, got inf",
+                                          text=lambda text: text.replace('"@digits@"', _DIGITS)),
+    "weights of 3e38, sha256 updated": ManifestCase(_huge_weights, "not finite (NaN or infinity) on a test image",
+                                                    at_load=True),
+    "id listed twice, the first copy broken": ManifestCase(_listed_twice_first_broken, "listed 2 times"),
 }
 
 WHOLE_MANIFEST_CASES = {  # manifest.json text → the refusal's words
@@ -107,6 +155,9 @@ WHOLE_MANIFEST_CASES = {  # manifest.json text → the refusal's words
     "a string": ('"models"', 'must be a JSON object with a "models" list'),
     "models is a string": ('{"models": "conv-c4"}', 'must be a JSON object with a "models" list'),
     "not JSON": ("{models: [", "is not valid JSON"),
+    "200,000 nested [": ("[" * 200_000, "nests 200,000 levels deep; at most 32 are accepted"),
+    "an entry nested 40 deep": ('{"models": [{"id": "x", "training": ' + "[" * 40 + "]" * 40 + "}]}",
+                                "nests 43 levels deep"),
 }
 
 
@@ -114,9 +165,23 @@ def break_model(folder: Path, model_id: str, case: ManifestCase) -> None:
     """Apply `case` to `model_id`'s entry in folder/manifest.json (and its files)."""
     path = folder / "manifest.json"
     manifest = json.loads(path.read_text())
-    entry = next(e for e in manifest["models"] if e["id"] == model_id)
-    case.change(folder, entry)
-    path.write_text(json.dumps(manifest))
+    models = manifest["models"]
+    entry = next(e for e in models if e["id"] == model_id)
+    before = models.index(entry)
+    models[before:before] = case.change(folder, entry) or []
+    text = json.dumps(manifest)
+    path.write_text(case.text(text) if case.text else text)
+
+
+def many_entries(count: int, configs: int) -> dict:
+    """A manifest of `count` small valid conv entries (~330 bytes each) using `configs` distinct
+    configs: the page checks every entry on every run."""
+    def entry(i: int) -> dict:
+        channels = 1 + i % configs
+        return {"id": f"m{i}", "family": "conv", "config": {"latent_channels": channels, "width": 8, "depth": 1},
+                "file": f"m{i}.safetensors", "sha256": "0" * 64, "ratio": 1.0, "latent_channels": channels,
+                "training": {"note": "x" * 60}}
+    return {"models": [entry(i) for i in range(count)]}
 
 
 # ---------------------------------------------------------------------------------------
@@ -177,6 +242,61 @@ def sixteen_bit_png(side: int) -> bytes:
     return encoded(Image.fromarray(values), "PNG")
 
 
+def scan_bomb(side: int, repeats: int) -> bytes:
+    """A flat progressive JPEG with its last scan repeated: each repeat is ~14 bytes and makes
+    the decoder walk every block again (issue 22: 7000×7000 and 2,000 repeats in 582 KB tied a
+    core up for 81 s; the same file made small)."""
+    data = encoded(Image.new("RGB", (side, side), (90, 140, 200)), "JPEG", quality=90, progressive=True)
+    last = data.rindex(b"\xff\xda")  # the last scan: its header, then coded data up to the end marker
+    end = data.rindex(b"\xff\xd9")
+    return data[:end] + data[last:end] * repeats + data[end:]
+
+
+def jpeg_with_comment(payload: bytes) -> bytes:
+    """A baseline JPEG (one scan) with a COM segment holding `payload` right after SOI."""
+    data = encoded(Image.fromarray(smooth(48, 64)), "JPEG", quality=90)
+    return data[:2] + b"\xff\xfe" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
+def mpo(first: np.ndarray, second: np.ndarray) -> bytes:
+    """A multi-picture JPEG (MPO) as phone and 3D cameras write them: the first picture is the photo."""
+    return encoded(Image.fromarray(first), "MPO", save_all=True, append_images=[Image.fromarray(second)], quality=90)
+
+
+def integer_tiff(values: np.ndarray) -> bytes:
+    """An uncompressed TIFF of integer samples of values' own type, single-channel (H, W) or
+    RGB (H, W, 3), with BitsPerSample and SampleFormat as a scientific camera writes them
+    (Pillow writes none of uint32, int8, or signed colour)."""
+    height, width = values.shape[:2]
+    samples = 1 if values.ndim == 2 else values.shape[2]
+    bits, sample_format = values.dtype.itemsize * 8, {"u": 1, "i": 2}[values.dtype.kind]
+    pixels = values.astype(values.dtype.newbyteorder("<")).tobytes()
+    extra = struct.pack(f"<{samples}H", *[bits] * samples) + struct.pack(f"<{samples}H", *[sample_format] * samples)
+    at = 8 + len(pixels)  # where the per-sample arrays go, when there are several samples
+
+    def tag(number: int, value: int, array_at: int | None = None) -> bytes:
+        if samples > 1 and array_at is not None:
+            return struct.pack("<HHII", number, 3, samples, array_at)
+        return struct.pack("<HHIHH", number, 3, 1, value, 0)
+
+    tags = [tag(256, width), tag(257, height), tag(258, bits, at), tag(259, 1), tag(262, 1 if samples == 1 else 2),
+            struct.pack("<HHII", 273, 4, 1, 8), tag(277, samples), tag(278, height),
+            struct.pack("<HHII", 279, 4, 1, len(pixels)), tag(339, sample_format, at + 2 * samples)]
+    ifd = struct.pack("<H", len(tags)) + b"".join(tags) + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", at + len(extra)) + pixels + extra + ifd
+
+
+def _ramp(dtype) -> np.ndarray:
+    """The type's lowest value, 0 (or its middle, unsigned) and highest, across 6×4 pixels."""
+    info = np.iinfo(dtype)
+    middle = 0 if info.min < 0 else (info.max + 1) // 2
+    return np.array([[info.min, middle, info.max] * 2] * 4, dtype=dtype)
+
+
+def _ramp_read_right(rgb: np.ndarray) -> bool:
+    return rgb[0, :3, 0].tolist() == [0, 128, 255] and (rgb[..., 0] == rgb[..., 2]).all()
+
+
 @dataclass(frozen=True)
 class ImageCase:
     data: Callable[[], bytes]
@@ -218,4 +338,17 @@ IMAGE_CASES = {
     "JPEG 2000 renamed": _other_format("JPEG2000"),
     "EPS renamed": ImageCase(lambda: b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n",
                              "not an image in an accepted format"),
+    # issue 22
+    "progressive JPEG, last scan repeated 500 times": ImageCase(lambda: scan_bomb(512, 500), "more than 64 scans"),
+    "progressive JPEG of 64 scans": ImageCase(lambda: scan_bomb(64, 54), check=lambda rgb: rgb.shape == (64, 64, 3)),
+    "JPEG with FF DA 500 times in a comment": ImageCase(lambda: jpeg_with_comment(b"\xff\xda" * 500),
+                                                       check=lambda rgb: rgb.shape == (48, 64, 3)),
+    "MPO of two pictures": ImageCase(lambda: mpo(smooth(48, 64), np.zeros((48, 64, 3), np.uint8)),
+                                     check=lambda rgb: rgb.shape == (48, 64, 3) and rgb.mean() > 60),  # the photo
+    "uint32 TIFF": ImageCase(lambda: integer_tiff(_ramp(np.uint32)), check=_ramp_read_right),
+    "int32 TIFF": ImageCase(lambda: integer_tiff(_ramp(np.int32)), check=_ramp_read_right),
+    "int16 TIFF": ImageCase(lambda: integer_tiff(_ramp(np.int16)), check=_ramp_read_right),
+    "int8 TIFF": ImageCase(lambda: integer_tiff(_ramp(np.int8)), check=_ramp_read_right),
+    "uint16 TIFF": ImageCase(lambda: integer_tiff(_ramp(np.uint16)), check=_ramp_read_right),
+    "int16 RGB TIFF": ImageCase(lambda: integer_tiff(np.zeros((4, 6, 3), np.int16)), "sample type cannot be read"),
 }
