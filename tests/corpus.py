@@ -352,3 +352,99 @@ IMAGE_CASES = {
     "uint16 TIFF": ImageCase(lambda: integer_tiff(_ramp(np.uint16)), check=_ramp_read_right),
     "int16 RGB TIFF": ImageCase(lambda: integer_tiff(np.zeros((4, 6, 3), np.int16)), "sample type cannot be read"),
 }
+
+
+# ---------------------------------------------------------------------------------------
+# Command lines (issue 22): what `compress` and `decompress` must refuse, file by file
+
+
+@dataclass(frozen=True)
+class CliCase:
+    layout: dict[str, str]  # path in the work folder → what it is (see lay_out)
+    command: str  # after `python -m autoencoder`, run in the work folder; {model} is a codec model's id
+    words: tuple[str, ...]  # one refusal line each (in any order), and no other
+    writes: tuple[str, ...] = ()  # the files it must write; nothing else in the folder may change
+
+
+def lay_out(folder: Path, layout: dict[str, str], image: bytes, aez: bytes) -> None:
+    """Make each path of `layout` in `folder`: "image" (a PNG), "aez" (a valid .aez file),
+    "text", "fifo", "folder", "link:TARGET", "sparse:GB" (an empty sparse file of that size),
+    "aez+sparse:GB" (a valid .aez file extended, sparse, to that size)."""
+    for name, what in layout.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kind, _, arg = what.partition(":")
+        if kind in ("image", "aez", "aez+sparse", "text"):
+            path.write_bytes({"image": image, "text": b"notes\n"}.get(kind, aez))
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "folder":
+            path.mkdir()
+        elif kind == "link":
+            path.symlink_to(arg)
+        elif kind in ("sparse", "aez+sparse"):
+            with open(path, "ab") as f:
+                f.truncate(int(arg) * 1024**3)
+
+
+_ODD_AEZ_FOLDER = {"codes/a.aez": "aez", "codes/fifo.aez": "fifo", "codes/huge.aez": "sparse:50",
+                   "codes/zero.aez": "link:/dev/zero", "codes/gone.aez": "link:nowhere.aez",
+                   "codes/loop1.aez": "link:loop2.aez", "codes/loop2.aez": "link:loop1.aez",
+                   "codes/padded.aez": "aez+sparse:2", "codes/sub.aez": "folder", "codes/z.aez": "aez"}
+
+CLI_CASES = {
+    "decompress into the originals' folder": CliCase(
+        {"holiday/photo.png": "image", "codes/photo.aez": "aez"}, "decompress codes -o holiday",
+        ("holiday/photo.png exists; --force replaces it",)),
+    "the same with --force and the originals as --reference": CliCase(
+        {"holiday/photo.png": "image", "codes/photo.aez": "aez"},
+        "decompress codes -o holiday --force --reference holiday",
+        ("holiday/photo.png is one of the inputs; it is never written over, even with --force",)),
+    "a decode over its own input, with --force": CliCase(
+        {"a.png": "aez"}, "decompress a.png -o a.png --force", ("a.png is one of the inputs",)),
+    "two inputs, one output name": CliCase(
+        {"d1/photo.png": "image", "d2/photo.png": "image"}, "compress d1/photo.png d2/photo.png -m {model} -o same",
+        ("d2/photo.png would be written to same/photo.aez too", "d1/photo.png would be written to same/photo.aez too")),
+    "photo.png and photo.jpg in one folder": CliCase(
+        {"trip/photo.png": "image", "trip/photo.jpg": "image", "trip/other.png": "image"}, "compress trip -m {model} -o out",
+        ("trip/photo.png would be written to out/photo.aez too", "trip/photo.jpg would be written to out/photo.aez too"),
+        writes=("out/other.aez",)),
+    "-o pre/ holding that output already": CliCase(
+        {"photo.png": "image", "pre/photo.aez": "aez"}, "compress photo.png -m {model} -o pre/",
+        ("pre/photo.aez exists; --force replaces it",)),
+    "-o names a file where a folder is needed": CliCase(
+        {"a.png": "image", "b.png": "image", "existing.txt": "text"}, "compress a.png b.png -m {model} -o existing.txt",
+        ("-o existing.txt is a file, not a folder",)),
+    "-o x.aez for two inputs": CliCase(
+        {"a.png": "image", "b.png": "image"}, "compress a.png b.png -m {model} -o x.aez",
+        ("-o x.aez names one .aez file, but there are 2 inputs",)),
+    "decompress a.aez -o a.aez": CliCase({"a.aez": "aez"}, "decompress a.aez -o a.aez", ("-o a.aez is a file, not a folder",)),
+    "an output folder nobody may write in": CliCase(
+        {"a.png": "image", "b.png": "image"}, "compress a.png b.png -m {model} -o /sys",
+        ("cannot write /sys/a.aez: Permission denied", "cannot write /sys/b.aez: Permission denied")),
+    "an output folder that cannot be made": CliCase(
+        {"a.png": "image"}, "compress a.png -m {model} -o /proc/nope/", ("cannot create the output folder /proc/nope",)),
+    "a FIFO named on the command line": CliCase(
+        {"pipe.png": "fifo", "a.png": "image"}, "compress pipe.png a.png -m {model} -o out",
+        ("pipe.png: it is a FIFO (named pipe), not a regular file",), writes=("out/a.aez",)),
+    "/dev/zero named on the command line": CliCase(
+        {"a.aez": "aez"}, "decompress /dev/zero a.aez -o out",
+        ("/dev/zero: it is a character device, not a regular file",), writes=("out/a.png",)),
+    "a folder of odd .aez files beside good ones": CliCase(
+        _ODD_AEZ_FOLDER, "decompress codes -o out",
+        ("codes/fifo.aez: it is a FIFO (named pipe), not a regular file; skipped", "codes/gone.aez: a broken link",
+         "codes/loop1.aez: Too many levels of symbolic links", "codes/loop2.aez: Too many levels of symbolic links",
+         "codes/sub.aez: it is a folder, not a regular file; skipped",
+         "codes/zero.aez: it is a character device, not a regular file; skipped",
+         "codes/huge.aez: not an .aez file (wrong magic bytes)",
+         "codes/padded.aez: the file goes on past the"),
+        writes=("out/a.png", "out/z.png")),
+    "a folder of images with a FIFO and a broken link": CliCase(
+        {"trip/a.png": "image", "trip/b.png": "fifo", "trip/c.png": "link:nowhere.png"}, "compress trip -m {model} -o out",
+        ("trip/b.png: it is a FIFO (named pipe), not a regular file; skipped", "trip/c.png: a broken link"),
+        writes=("out/a.aez",)),
+    "an empty folder to compress": CliCase({"empty/notes.txt": "text"}, "compress empty -m {model} -o out",
+                                           ("empty: no images (.png",)),
+    "an empty folder to decompress": CliCase({"empty/notes.txt": "text"}, "decompress empty -o out",
+                                             ("empty: no .aez files in this folder",)),
+}
