@@ -19,6 +19,18 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (s
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
+class FileRefused(OSError):
+    """A file refused for what it is or for its size: str() is the reason alone (callers name
+    the file as the user gave it), .filename the path (for a last-resort message)."""
+
+    def __init__(self, reason: str, path: str | Path):
+        super().__init__(reason)
+        self.filename = str(path)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 def kind_of(mode: int) -> str:
     """What st_mode describes, in words: 'a regular file', 'a FIFO (named pipe)', …"""
     if stat.S_ISREG(mode):
@@ -30,20 +42,20 @@ def open_regular(path: str | Path) -> tuple[int, os.stat_result]:
     """Open `path` for reading and check, from the open file's own metadata, that it is a
     regular file; returns (file descriptor, its stat). The open is non-blocking, so a FIFO with
     no writer cannot hang it (it is then refused by its type), and a device is refused before
-    a byte is read. OSError says why, without the path (callers name the file)."""
+    a byte is read. FileRefused (an OSError) says why, without the path (callers name the file)."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
     except ValueError as e:  # a NUL byte in the name, or an unencodable one
-        raise OSError(f"the name cannot be opened ({e})") from None
+        raise FileRefused(f"the name cannot be opened ({e})", repr(path)) from None
     except OSError as e:
         if e.errno == errno.ENXIO:  # what opening a socket answers
-            raise OSError("it is a socket, not a regular file") from None
+            raise FileRefused("it is a socket, not a regular file", path) from None
         raise
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"it is {kind_of(info.st_mode)}, not a regular file")
+            raise FileRefused(f"it is {kind_of(info.st_mode)}, not a regular file", path)
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)  # a regular file: plain reads from here on
     except BaseException:
@@ -68,17 +80,17 @@ def read_regular_file(path: str | Path, max_bytes: int) -> bytes:
     """The bytes of a regular file of at most max_bytes. Anything else (a device such as
     /dev/zero, a FIFO, a folder, a socket) is refused from the opened file's metadata, before a
     byte is read, so nothing blocks or reads forever; a file over max_bytes is refused from its
-    size, and one that grows past it while read is refused too. OSError says why (callers
+    size, and one that grows past it while read is refused too. FileRefused says why (callers
     name the file)."""
     fd, info = open_regular(path)
     try:
         if info.st_size > max_bytes:
-            raise OSError(f"it is {info.st_size:,} bytes; at most {max_bytes:,} are accepted")
+            raise FileRefused(f"it is {info.st_size:,} bytes; at most {max_bytes:,} are accepted", path)
         data = read_at_most(fd, max_bytes + 1)
     finally:
         os.close(fd)
     if len(data) > max_bytes:
-        raise OSError(f"it grew past {max_bytes:,} bytes while being read")
+        raise FileRefused(f"it grew past {max_bytes:,} bytes while being read", path)
     return data
 
 
