@@ -1,4 +1,6 @@
-"""python -m autoencoder COMMAND …: each command is a function main(argv) in one module."""
+"""python -m autoencoder COMMAND …: each command is a function main(argv) in one module.
+Whatever escapes a command is one sentence on stderr (exit 2), Ctrl-C one line (exit 130):
+no command shows a traceback."""
 
 from __future__ import annotations
 

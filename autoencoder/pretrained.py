@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -249,16 +250,21 @@ def checked_entries(folder: Path | None = None) -> tuple[list[dict], list[str]]:
     return list(checked.good), list(checked.refused)
 
 
-_CHECKED: dict[bytes, _Checked] = {}  # manifest digest → what it checks to (a few, most recent last)
+_CHECKED: dict[bytes, _Checked] = {}  # manifest digest → what it checks to (a few, oldest first)
+_CHECKED_LOCK = threading.Lock()  # the app's sessions run in threads
 
 
 def _checked(raw: bytes | None) -> _Checked:
     key = hashlib.blake2b(raw or b"", digest_size=16).digest()
-    if key not in _CHECKED:
-        if len(_CHECKED) >= 4:
-            del _CHECKED[next(iter(_CHECKED))]
-        _CHECKED[key] = _check_manifest(parse_manifest(raw))
-    return _CHECKED[key]
+    with _CHECKED_LOCK:
+        found = _CHECKED.get(key)
+    if found is None:
+        found = _check_manifest(parse_manifest(raw))  # outside the lock: two sessions may both check
+        with _CHECKED_LOCK:
+            while len(_CHECKED) >= 4:
+                del _CHECKED[next(iter(_CHECKED))]
+            _CHECKED[key] = found
+    return found
 
 
 def _check_manifest(manifest: dict) -> _Checked:
