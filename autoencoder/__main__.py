@@ -1,8 +1,11 @@
-"""python -m autoencoder COMMAND …: each command is a function main(argv) in one module."""
+"""python -m autoencoder COMMAND …: each command is a function main(argv) in one module.
+Whatever escapes a command is one sentence on stderr (exit 2), Ctrl-C one line (exit 130):
+no command shows a traceback."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 COMMANDS = {  # name: (module, function, what it does)
@@ -24,7 +27,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:10} {text}")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     module, function, _ = COMMANDS[argv[0]]
-    status = getattr(importlib.import_module(module), function)(argv[1:])
+    try:
+        status = getattr(importlib.import_module(module), function)(argv[1:])
+    except KeyboardInterrupt:
+        print(f"{argv[0]}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the output went to a pipe that closed (| head): nothing left to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (Python flushes it at exit; the pipe would fail again)
+        return 1
+    except Exception as e:  # noqa: BLE001 (the last resort: one sentence instead of a traceback)
+        words = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or "no details"
+        where = f" ({e.filename})" if isinstance(e, OSError) and e.filename else ""
+        print(f"error: {argv[0]} stopped: {words}{where} [{type(e).__name__}]", file=sys.stderr)
+        return 2
     return status if isinstance(status, int) else 0  # train and eval return their records
 
 

@@ -5,14 +5,25 @@
 
 Each file gets one line: bytes, bits per pixel and PSNR (compress: of the decoded file against
 the input; decompress: against the image of the same name in --reference, when given).
-A file that cannot be read gets one line saying why; the others still run, and the exit
-status is then 2.
+A file that cannot be read or written gets one line saying why (so does anything in a folder
+that is not a regular file: a FIFO, a device, a broken link); the others still run, and the
+exit status is then 2.
+
+Nothing is overwritten: an output that exists is refused unless --force, an output that is
+one of the inputs (or a --reference image) is refused even with --force, and inputs that
+would be written to the same output are all refused. Outputs are written to a temporary file
+beside them and renamed into place, so no half-written file is ever left under their name.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import stat
+import struct
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 from PIL import Image
@@ -20,31 +31,187 @@ from PIL import Image
 from . import aez, metrics
 from .codec import CodecError, compress, decompress, load_codec
 from .data import IMAGE_SUFFIXES, ImageError, decode_image, to_tensor, to_uint8
+from .files import kind_of, open_regular, read_at_most, write_new
 from .pretrained import WeightsError, list_models, model_info
+
+MAX_AEZ_BYTES = 64 * 1024 * 1024  # an .aez file's declared length: 8 megapixels at 64 bits each (codecs write < 2)
 
 
 def codec_models() -> list[str]:
     return [i for i in list_models() if model_info(i).get("family") == "codec"]
 
 
-def _inputs(paths: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
-    """Files as given, and the files with one of `suffixes` in each folder (sorted)."""
-    found = []
-    for path in paths:
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file())
-        else:
+class Refused(Exception):
+    """Nothing can be done for the whole command; the message says why, in one sentence."""
+
+
+def reason(e: BaseException) -> str:
+    """An exception as the end of a line that already names the file: the OS's words without
+    the path it repeats, our own messages as they are, anything else with its type."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    if isinstance(e, MemoryError):
+        return "not enough memory"
+    if isinstance(e, (OSError, ImageError, aez.AezError, CodecError, WeightsError)):
+        return str(e)
+    return f"unexpected {type(e).__name__} ({e})"
+
+
+def refuse(path: Path | str, why: str) -> None:
+    print(f"error: {path}: {why}", file=sys.stderr)
+
+
+def _inputs(paths: list[Path], suffixes: tuple[str, ...], what: str) -> tuple[list[Path], int]:
+    """(the files to read: those named, and those with one of `suffixes` in each folder named,
+    sorted; each file once), number refused. Refused with one line each: a name that is
+    not there, a folder with none of them, and what in a folder is not a regular file (a
+    FIFO, a device, a broken link: listed from metadata, never opened). A named file's type
+    is checked when it is opened."""
+    found, seen, refused = [], set(), 0
+
+    def add(path: Path) -> None:
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
             found.append(path)
-    return found
+
+    for path in paths:
+        try:
+            is_folder = stat.S_ISDIR(os.stat(path).st_mode)
+            names = sorted(os.listdir(path)) if is_folder else []
+        except (OSError, ValueError) as e:
+            refuse(path, "a broken link" if isinstance(e, FileNotFoundError) and os.path.islink(path) else reason(e))
+            refused += 1
+            continue
+        if not is_folder:
+            add(path)
+            continue
+        matches = [path / n for n in names if Path(n).suffix.lower() in suffixes]
+        if not matches:
+            refuse(path, f"no {what} in this folder")
+            refused += 1
+        for file in matches:
+            try:
+                mode = os.stat(file).st_mode
+            except OSError as e:
+                refuse(file, "a broken link, skipped" if isinstance(e, FileNotFoundError) else f"{reason(e)}, skipped")
+                refused += 1
+                continue
+            if stat.S_ISREG(mode):
+                add(file)
+            else:
+                refuse(file, f"it is {kind_of(mode)}, not a regular file; skipped")
+                refused += 1
+    return found, refused
 
 
-def _output(source: Path, out: Path, suffix: str, single: bool) -> Path:
-    """out itself when it names a file of the right kind and there is one input; else out/<stem><suffix>."""
-    if single and out.suffix.lower() == suffix:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    return out / (source.stem + suffix)
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _plan(files: list[Path], out: Path, suffix: str, force: bool, protected: list[Path]) -> tuple[dict, int]:
+    """({input: its output}, number refused). `out` is one output file (when it ends in `suffix`
+    and there is one input) or a folder, made if absent; Refused if it can be neither. Refused
+    with one line each: an input whose output exists (unless `force`), is one of the
+    `protected` files (inputs and references: even with `force`) or is a folder, and inputs
+    that would share an output."""
+    if out.suffix.lower() == suffix and not out.is_dir():
+        if len(files) > 1:
+            raise Refused(f"-o {out} names one {suffix} file, but there are {len(files)} inputs; name a folder")
+        targets = {f: out for f in files}
+        folder = out.parent
+    else:
+        if os.path.lexists(out) and not out.is_dir():
+            raise Refused(f"-o {out} is {'a link to nothing' if not out.exists() else 'a file'}, not a folder; "
+                          f"name a folder (or one {suffix} file for one input)")
+        targets = {f: out / (f.stem + suffix) for f in files}
+        folder = out
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as e:
+        raise Refused(f"cannot create the output folder {folder}: {reason(e)}") from None
+    sharing = defaultdict(list)
+    for source, target in targets.items():
+        sharing[os.path.normcase(os.path.abspath(target))].append(source)
+    kept = {identity for identity in map(_identity, protected) if identity is not None}
+    plan, refused = {}, 0
+    for source, target in targets.items():
+        others = [str(o) for o in sharing[os.path.normcase(os.path.abspath(target))] if o != source]
+        if others:
+            why = f"{', '.join(others)} would be written to {target} too; none of them is (use separate -o folders)"
+        elif _identity(target) in kept:
+            why = f"{target} is one of the inputs; it is never written over, even with --force (choose another -o)"
+        elif target.is_dir():
+            why = f"{target} is a folder"
+        elif os.path.lexists(target) and not force:
+            why = f"{target} exists; --force replaces it"
+        else:
+            plan[source] = target
+            continue
+        refuse(source, why)
+        refused += 1
+    return plan, refused
+
+
+def _write(source: Path, target: Path, data: bytes, force: bool) -> bool:
+    """Write one output (files.write_new); False, with its line, if it cannot be."""
+    try:
+        write_new(target, data, replace=force)
+    except FileExistsError:
+        refuse(source, f"{target} appeared meanwhile; not replaced (--force replaces it)")
+    except (OSError, ValueError) as e:
+        refuse(source, f"cannot write {target}: {reason(e)}")
+    else:
+        return True
+    return False
+
+
+_AEZ_HEAD = struct.Struct("<4sBB")  # magic, version, id length: as aez.py lays out the file
+_AEZ_HEAD_MAX = _AEZ_HEAD.size + aez.MAX_ID_BYTES + aez.SHA_PREFIX_BYTES + 9 + 4 * aez.MAX_STREAMS
+
+
+def declared_length(head: bytes) -> int | None:
+    """The whole file's length in bytes as an .aez header says it (the stream lengths added to
+    the header's own), or None where the bytes are no complete .aez header (aez.unpack then
+    says what is wrong with them)."""
+    if len(head) < _AEZ_HEAD.size:
+        return None
+    magic, version, id_length = _AEZ_HEAD.unpack_from(head)
+    at = _AEZ_HEAD.size + id_length + aez.SHA_PREFIX_BYTES + 8  # past id, sha prefix, height, width
+    if magic != aez.MAGIC or version != aez.VERSION or len(head) < at + 1:
+        return None
+    count = head[at]
+    if not 1 <= count <= aez.MAX_STREAMS or len(head) < at + 1 + 4 * count:
+        return None
+    streams = struct.unpack_from(f"<{count}I", head, at + 1)
+    return at + 1 + 4 * count + sum(streams) + 4  # … and the CRC-32
+
+
+def read_aez(path: Path) -> bytes:
+    """An .aez file's bytes, opened once as a regular file (files.open_regular) and read to the
+    length its header declares and one byte more: a file longer than its header says, or
+    declaring more than MAX_AEZ_BYTES, is refused before it is read (a 50 GB sparse file costs
+    a few hundred bytes). AezError or OSError say why."""
+    fd, _ = open_regular(path)
+    try:
+        head = read_at_most(fd, _AEZ_HEAD_MAX)
+        length = declared_length(head)
+        if length is None:
+            return head
+        if length > MAX_AEZ_BYTES:
+            raise aez.AezError(f"its header declares {length:,} bytes; .aez files of at most {MAX_AEZ_BYTES:,} "
+                               "are read")
+        data = head + read_at_most(fd, max(0, length + 1 - len(head)))
+    finally:
+        os.close(fd)
+    if len(data) != length:
+        raise aez.AezError(f"the file goes on past the {length:,} bytes its header declares" if len(data) > length
+                           else f"the file is cut short: it holds {len(data):,} of the {length:,} bytes its header declares")
+    return data
 
 
 def _report(name: str, num_bytes: int, height: int, width: int, psnr: float | None) -> str:
@@ -55,79 +222,100 @@ def _report(name: str, num_bytes: int, height: int, width: int, psnr: float | No
 def compress_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m autoencoder compress", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--force", action="store_true", help="replace outputs that exist (never an input)")
     p.add_argument("inputs", nargs="+", type=Path, help="images, or folders of images")
     p.add_argument("-m", "--model", required=True, help="a codec model id (see `list_models()`)")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder (or an .aez file for one image)")
     args = p.parse_args(argv)
-    codecs = codec_models()
-    if args.model not in codecs:
-        print(f"error: {args.model!r} is not a codec model; codec models: {', '.join(codecs) or 'none installed'}",
-              file=sys.stderr)
-        return 2
     try:
-        model, sha = load_codec(args.model)
-    except (WeightsError, CodecError) as e:
+        codecs = codec_models()
+        if args.model not in codecs:
+            raise Refused(f"{args.model!r} is not a codec model; codec models: {', '.join(codecs) or 'none installed'}")
+        files, failed = _inputs(args.inputs, IMAGE_SUFFIXES, f"images ({', '.join(IMAGE_SUFFIXES)})")
+        plan, refused = _plan(files, args.out, ".aez", args.force, files)
+        model, sha = load_codec(args.model) if plan else (None, None)
+    except (Refused, WeightsError, CodecError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    files = _inputs(args.inputs, IMAGE_SUFFIXES)
-    failed = 0
-    for path in files:
+    failed += refused
+    for path, target in plan.items():
         try:
             image = decode_image(path)
             x = to_tensor(image)
             result = compress(model, x, args.model, sha)
-        except (ImageError, ValueError, OSError) as e:
-            print(f"error: {path}: {e}", file=sys.stderr)
+            psnr = float(metrics.psnr(to_tensor(to_uint8(result.image)), x))
+        except Exception as e:  # noqa: BLE001 (one line for this file, and the others go on)
+            refuse(path, reason(e))
             failed += 1
             continue
-        target = _output(path, args.out, ".aez", len(files) == 1)
-        target.write_bytes(result.data)
-        psnr = float(metrics.psnr(to_tensor(to_uint8(result.image)), x))
+        if not _write(path, target, result.data, args.force):
+            failed += 1
+            continue
         print(_report(f"{path} → {target}", len(result.data), *image.shape[:2], psnr))
-    return 2 if failed or not files else 0
+    return 2 if failed or not plan else 0
 
 
-def _reference(source: Path, reference: Path | None, single: bool) -> Path | None:
-    if reference is None:
-        return None
-    if reference.is_file() and single:
+def _references(reference: Path | None) -> dict[str, Path] | Path | None:
+    """--reference: one image file as given, or {stem: image} of a folder's images (the first
+    by name where several share a stem)."""
+    if reference is None or not reference.is_dir():
         return reference
-    matches = [p for p in reference.glob(source.stem + ".*") if p.suffix.lower() in IMAGE_SUFFIXES] \
-        if reference.is_dir() else []
-    return matches[0] if matches else None
+    found = {}
+    for name in sorted(os.listdir(reference)):
+        path = reference / name
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            found.setdefault(path.stem, path)
+    return found
+
+
+def _reference(source: Path, references: dict[str, Path] | Path | None, single: bool) -> Path | None:
+    if isinstance(references, dict):
+        return references.get(source.stem)
+    return references if single else None
 
 
 def decompress_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m autoencoder decompress", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--force", action="store_true", help="replace outputs that exist (never an input or a reference)")
     p.add_argument("inputs", nargs="+", type=Path, help=".aez files, or folders of them")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder (or a .png file for one input)")
     p.add_argument("-m", "--model", help="refuse files made with any other model")
     p.add_argument("--reference", type=Path, help="the original image (or a folder of them, matched by name) for PSNR")
     args = p.parse_args(argv)
-    files = _inputs(args.inputs, (".aez",))
-    failed = 0
-    for path in files:
+    try:
+        files, failed = _inputs(args.inputs, (".aez",), ".aez files")
+        references = _references(args.reference)
+        protected = files + (list(references.values()) if isinstance(references, dict) else [references] if references else [])
+        plan, refused = _plan(files, args.out, ".png", args.force, protected)
+    except (Refused, OSError) as e:
+        print(f"error: {e if isinstance(e, Refused) else f'--reference {args.reference}: {reason(e)}'}", file=sys.stderr)
+        return 2
+    failed += refused
+    for path, target in plan.items():
         try:
-            data = path.read_bytes()
+            data = read_aez(path)
             result = decompress(data, expect_model=args.model)
-        except (OSError, aez.AezError, CodecError, WeightsError) as e:
-            print(f"error: {path}: {e}", file=sys.stderr)
+            pixels = to_uint8(result.image)
+            png = io.BytesIO()
+            Image.fromarray(pixels).save(png, format="PNG")
+        except Exception as e:  # noqa: BLE001 (one line for this file, and the others go on)
+            refuse(path, reason(e))
             failed += 1
             continue
-        target = _output(path, args.out, ".png", len(files) == 1)
-        pixels = to_uint8(result.image)
-        Image.fromarray(pixels).save(target)
-        ref = _reference(path, args.reference, len(files) == 1)
+        if not _write(path, target, png.getvalue(), args.force):
+            failed += 1
+            continue
+        ref = _reference(path, references, len(files) == 1)
         psnr = None
         if ref is not None:
             try:
                 original = decode_image(ref)
-            except ImageError as e:
-                print(f"warning: {ref}: {e}", file=sys.stderr)
+            except (ImageError, OSError) as e:
+                print(f"warning: {ref}: {reason(e)}", file=sys.stderr)
             else:
                 if original.shape == pixels.shape:
                     psnr = float(metrics.psnr(to_tensor(pixels), to_tensor(original)))
         print(_report(f"{path} → {target} ({result.model_id})", len(data), *pixels.shape[:2], psnr))
-    return 2 if failed or not files else 0
+    return 2 if failed or not plan else 0
 

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from .files import read_regular_file
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 ACCEPTED = "PNG, JPEG, WebP, BMP, GIF or TIFF"
 PILLOW_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # the only decoders opened: ACCEPTED, by Pillow's names
@@ -25,9 +27,12 @@ MAX_DECODE_PIXELS = 50_000_000  # refuse to decode more than this (decompression
 MAX_DECODE_MB = 160  # decoded pixel data per image: 50 MP of 8-bit RGB is 150 MB
 MAX_ASPECT_RATIO = 32  # a 32:1 panorama is fine; a 10000×2 strip is not a picture
 MIN_SIDE = 2  # a 1-pixel-wide image has nothing to reconstruct
+MAX_FILE_BYTES = 200_000_000  # bytes of one image file: room for MAX_DECODE_MB stored uncompressed (TIFF, BMP)
+MAX_JPEG_SCANS = 64  # libjpeg's progressive files have 10 scans (6 grey), Photoshop's 3–5, mozjpeg's about 10
 # Pillow refuses PNG text and colour-profile chunks over 1 MB by default (a guard against
 # zlib bombs); camera and print workflows embed ICC profiles of a few MB. 8 MB keeps the guard.
 PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, 8 * 1024 * 1024)
+_FILE_LIMIT = f"image files of at most {MAX_FILE_BYTES / 1e6:g} MB are accepted"
 _PIXEL_LIMIT = f"at most {MAX_DECODE_PIXELS:,} pixels ({MAX_DECODE_PIXELS / 1e6:g} megapixels) are accepted"
 
 
@@ -56,21 +61,59 @@ def _float_top(a: np.ndarray) -> float:
 
 def _scaled_to_8_bits(img: Image.Image) -> Image.Image:
     """A 16-bit, 32-bit integer or float single-channel image → 8-bit L, scaled (not clipped,
-    as Pillow's convert would), NaN as black; converted 256 rows at a time, so the float
-    temporaries stay small whatever the image's size."""
+    as Pillow's convert would), NaN as black."""
     a = np.asarray(img)
-    top = 65535.0 if img.mode.startswith("I;16") else _float_top(a)
+    return _to_8_bits(a, 0.0, 65535.0 if img.mode.startswith("I;16") else _float_top(a))
+
+
+def _to_8_bits(a: np.ndarray, black: float, white: float) -> Image.Image:
+    """Samples from black…white → 8-bit L (NaN as black), converted 256 rows at a time, so the
+    float temporaries stay small whatever the image's size."""
     out = np.empty(a.shape, dtype=np.uint8)
+    scale = np.float32(255.0 / (white - black))
     for row in range(0, a.shape[0], 256):
-        block = a[row : row + 256].astype(np.float32) * np.float32(255.0 / top) + np.float32(0.5)
+        block = (a[row : row + 256].astype(np.float32) - np.float32(black)) * scale + np.float32(0.5)
         out[row : row + 256] = np.clip(np.nan_to_num(block, nan=0.0), 0, 255)
     return Image.fromarray(out, mode="L")
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any Pillow mode → 8-bit RGB: alpha composited on white, 16-bit and float scaled (NaN as
-    black), CMYK converted, an embedded ICC profile converted to sRGB."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+def _integer_samples(img: Image.Image) -> tuple[bool, int] | None:
+    """(signed, bits) of a TIFF whose integer samples Pillow widens or wraps: signed 8, 16 or
+    32-bit (int8 comes as wrapped bytes, int16 widened to 32 bits) and unsigned 32-bit (read as
+    signed, so the upper half wraps negative); None for every other image. ImageError for a
+    signed sample type in a mode this module cannot read back."""
+    if img.format != "TIFF":
+        return None
+    sample_format, bits = (v[0] if isinstance(v, tuple) else v
+                           for v in (img.tag_v2.get(339, 1), img.tag_v2.get(258, 8)))
+    if sample_format == 2:
+        if (img.mode, bits) in (("L", 8), ("I", 16), ("I", 32)):
+            return True, bits
+        raise ImageError(f"this TIFF holds signed {bits}-bit samples read as {img.mode}, which is not supported; "
+                         "8 or 16-bit unsigned, signed single-channel, or 32-bit float TIFFs are")
+    return (False, 32) if (sample_format, bits, img.mode) == (1, 32, "I") else None
+
+
+def _integer_to_8_bits(img: Image.Image, signed: bool, bits: int) -> Image.Image:
+    """Integer TIFF samples → 8-bit L: signed types by their whole range (the lowest value
+    black, the highest white, 0 mid-grey); unsigned 32-bit read back as unsigned and scaled
+    like a float image (full white at 255, 65535 or the largest value)."""
+    a = np.asarray(img)
+    if not signed:
+        a = a.view(np.uint32)
+        return _to_8_bits(a, 0.0, _float_top(a))
+    if bits == 8:
+        a = a.view(np.int8)
+    return _to_8_bits(a, -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1)
+
+
+def _to_rgb(img: Image.Image, integer: tuple[bool, int] | None = None) -> Image.Image:
+    """Any Pillow mode → 8-bit RGB: alpha composited on white, 16-bit, 32-bit and float scaled
+    (NaN as black), `integer` TIFF samples (_integer_samples) by their type, CMYK converted, an
+    embedded ICC profile converted to sRGB."""
+    if integer is not None:
+        img = _integer_to_8_bits(img, *integer)
+    elif img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         img = _scaled_to_8_bits(img)
     icc = img.info.get("icc_profile")
     if icc and img.mode in ("RGB", "RGBA", "L", "CMYK"):
@@ -101,11 +144,58 @@ _JPEG_END = b"\xff\xd9"
 
 
 def _read_bytes(source: bytes | str | Path | io.IOBase) -> bytes:
+    """A path is opened once, checked to be a regular file and read up to MAX_FILE_BYTES
+    (files.read_regular_file: OSError says why not); a file object is read up to that bound."""
     if isinstance(source, bytes):
         return source
     if isinstance(source, (str, Path)):
-        return Path(source).read_bytes()
-    return source.read()
+        return read_regular_file(source, MAX_FILE_BYTES)
+    data = source.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"the file is over {MAX_FILE_BYTES:,} bytes; {_FILE_LIMIT}")
+    return data
+
+
+_SCAN_MARKERS = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")  # the next marker after entropy-coded data
+
+
+def jpeg_scans(data: bytes, stop_after: int = MAX_JPEG_SCANS) -> int:
+    """The number of scans (SOS markers) in a JPEG's first picture, counted by walking its
+    marker segments, not by searching the bytes (an EXIF thumbnail or a profile can hold
+    FF DA too); counting stops at stop_after + 1. A file whose markers cannot be followed
+    returns what was counted: the decoder then says what is wrong with it."""
+    at, count, end = 2, 0, len(data)
+    while at + 4 <= end and count <= stop_after:
+        if data[at] != 0xFF:
+            break
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0xD9:  # end of the (first) picture: an MPO's other pictures are never decoded
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            at += 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker == 0xDA:
+            count += 1
+            found = _SCAN_MARKERS.search(data, at)
+            if found is None:
+                break
+            at = found.end() - 2
+    return count
+
+
+def check_jpeg_scans(data: bytes) -> None:
+    """Refuse a JPEG with more than MAX_JPEG_SCANS scans: each scan makes the decoder walk every
+    block of the picture again (~35 ms for 50 megapixels here), and a repeated scan costs a
+    few bytes, so a small file could otherwise hold a core for hours."""
+    scans = jpeg_scans(data)
+    if scans > MAX_JPEG_SCANS:
+        raise ImageError(f"the JPEG has more than {MAX_JPEG_SCANS} scans (progressive passes); at most "
+                         f"{MAX_JPEG_SCANS} are accepted (encoders write 3 to 12; a file with hundreds is made "
+                         "to tie up the decoder)")
 
 
 def decode_image(source: bytes | str | Path | io.IOBase, max_side: int | None = None) -> np.ndarray:
@@ -146,13 +236,17 @@ def _decode(data: bytes, max_side: int | None) -> np.ndarray:
             img = Image.open(io.BytesIO(data), formats=PILLOW_FORMATS)
             check_size(*img.size)
             check_decoded_bytes(img)
-            if max_side is not None and img.format == "JPEG" and max(img.size) > max_side:
+            is_jpeg = img.format in ("JPEG", "MPO")  # MPO: a camera's multi-picture JPEG, read as its first
+            if is_jpeg:
+                check_jpeg_scans(data)
+            if max_side is not None and is_jpeg and max(img.size) > max_side:
                 scale = max(img.size) / max_side  # draft keeps every side ≥ the requested one
                 img.draft(img.mode, (math.ceil(img.size[0] / scale), math.ceil(img.size[1] / scale)))
             img.seek(0)
             img.load()
+            integer = _integer_samples(img)  # read from the TIFF's tags, which a rotated copy has not
             img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(img)
+            rgb = _to_rgb(img, integer)
     except ImageError:
         raise
     except Image.DecompressionBombError as e:
@@ -161,6 +255,9 @@ def _decode(data: bytes, max_side: int | None) -> np.ndarray:
         size = f"{int(pixels.group(1)):,} pixels" if pixels else "more pixels than Pillow will open"
         raise ImageError(f"the image has {size}; {_PIXEL_LIMIT}") from e
     except UnidentifiedImageError as e:
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            raise ImageError("this TIFF's sample type cannot be read (signed or 32-bit integer colour is not "
+                             "supported; 8 or 16-bit unsigned colour, and single-channel integer or float, are)") from e
         raise ImageError(f"this file is not an image in an accepted format ({ACCEPTED})") from e
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
         raise ImageError(f"the image file is damaged or truncated ({e}); accepted formats: {ACCEPTED}") from e

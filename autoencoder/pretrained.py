@@ -9,6 +9,8 @@ another use.
 
 from __future__ import annotations
 
+import collections
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -16,7 +18,7 @@ import json
 import math
 import os
 import re
-import stat
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,13 +33,19 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .files import read_regular_file  # noqa: F401 (also this module's name for it)
 from .models import MODEL_FAMILIES, build_model
 
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the shipped one is ~0.2 MB
 MAX_WEIGHTS_BYTES = 256 * 1024 * 1024  # a weights file; the largest shipped one is 44 MB
 MAX_PARAMETERS = 40_000_000  # parameters and buffers of one model (160 MB in float32; the largest ships 11 M)
+MAX_MANIFEST_ENTRIES = 1_000  # models read from a manifest (the shipped one lists 15); the rest get one line
+MAX_MANIFEST_NESTING = 32  # levels of [ and { (the shipped manifest has 8); deeper is refused before parsing
+MAX_INT_DIGITS = 100  # a longer integer in the manifest is read as a float (infinity), which no field accepts
+MAX_REFUSALS_LISTED = 20  # refusal lines checked_entries gives; past that, one line counts the rest
 MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+WEIGHTS_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.safetensors")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # What a config may hold: int fields → (lowest, highest); str fields → the allowed values.
 # The bounds leave room around every shipped model and stop a changed manifest from building a
@@ -115,8 +123,7 @@ def check_entry(entry) -> dict:
     except ValueError as e:
         raise fail(str(e)) from None
     file = entry["file"]
-    if not isinstance(file, str) or not file.endswith(".safetensors") or file != Path(file).name \
-            or file.startswith(".") or "\\" in file:
+    if not isinstance(file, str) or not WEIGHTS_FILE.fullmatch(file):  # no path, no NUL, nothing hidden
         raise fail(f"its file must be a .safetensors file name inside the weights folder, got {file!r}")
     if not isinstance(entry["sha256"], str) or not SHA256.fullmatch(entry["sha256"]):
         raise fail("its sha256 must be 64 lowercase hexadecimal digits")
@@ -140,7 +147,10 @@ def check_entry(entry) -> dict:
         sigma = entry.get("noise_sigma")
         if family != "conv" or not _is_number(sigma) or not 0 < sigma <= 1:
             raise fail(f"a denoiser must be a conv model with a noise_sigma in (0, 1], got {family} and {sigma!r}")
-    parameters = count_parameters(family, entry["config"])
+    try:
+        parameters = count_parameters(family, entry["config"])
+    except (ValueError, TypeError, RuntimeError) as e:  # a combination of fields no model can be built from
+        raise fail(f"its config builds no model ({e})") from None
     if parameters > MAX_PARAMETERS:
         raise fail(f"its config builds {parameters:,} parameters; at most {MAX_PARAMETERS:,} are accepted")
     return entry
@@ -168,40 +178,138 @@ def weights_dir() -> Path:
 def read_manifest(folder: Path | None = None) -> dict:
     """The manifest as written (entries unchecked: see check_entry); {"models": []} if absent.
     WeightsError if it is not a JSON object with a "models" list."""
+    return parse_manifest(_manifest_bytes(folder))
+
+
+def _manifest_bytes(folder: Path | None) -> bytes | None:
+    """The manifest file's bytes (at most MAX_MANIFEST_BYTES, a regular file), None if absent."""
     path = (folder or weights_dir()) / MANIFEST_NAME
-    if not path.exists():
-        return {"models": []}
     try:
-        text = read_regular_file(path, MAX_MANIFEST_BYTES).decode("utf-8")
+        return read_regular_file(path, MAX_MANIFEST_BYTES)
+    except FileNotFoundError:
+        return None
     except OSError as e:
-        raise WeightsError(f"{path.name} cannot be read: {e}") from e
-    except UnicodeDecodeError as e:
-        raise WeightsError(f"{path.name} is not valid JSON (not UTF-8 text: {e})") from e
+        raise WeightsError(f"{MANIFEST_NAME} cannot be read: {e.strerror or e}") from None
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def json_nesting(raw: bytes) -> int:
+    """How deep [ and { nest in JSON text (brackets inside strings aside), without parsing it:
+    the parser recurses once per level and would die of a few thousand."""
+    import numpy as np  # here: only a manifest that changed is measured
+
+    codes = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+    steps = np.isin(codes, (0x5B, 0x7B)).astype(np.int32) - np.isin(codes, (0x5D, 0x7D))
+    return int(steps.cumsum().max(initial=0))
+
+
+def _parse_int(digits: str) -> int | float:
+    # Python refuses to convert more than 4,300 digits (ValueError); a float of them is infinity,
+    # which every checked field refuses as that entry's own problem.
+    return int(digits) if len(digits) <= MAX_INT_DIGITS else float(digits)
+
+
+def parse_manifest(raw: bytes | None) -> dict:
+    """Manifest bytes → the manifest; WeightsError, in one sentence, for anything that is not a
+    JSON object with a "models" list (whatever the parser raises: bad UTF-8, bad JSON, nesting
+    past MAX_MANIFEST_NESTING)."""
+    if raw is None:
+        return {"models": []}
+    depth = json_nesting(raw)
+    if depth > MAX_MANIFEST_NESTING:
+        raise WeightsError(f"{MANIFEST_NAME} nests {depth:,} levels deep; at most {MAX_MANIFEST_NESTING} are accepted")
     try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise WeightsError(f"{path.name} is not valid JSON ({e})") from e
+        manifest = json.loads(raw.decode("utf-8"), parse_int=_parse_int)
+    except UnicodeDecodeError as e:
+        raise WeightsError(f"{MANIFEST_NAME} is not valid JSON (not UTF-8 text: {e})") from None
+    except (ValueError, RecursionError, MemoryError) as e:  # JSONDecodeError is a ValueError
+        raise WeightsError(f"{MANIFEST_NAME} is not valid JSON ({e})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), list):
-        raise WeightsError(f"{path.name} must be a JSON object with a \"models\" list")
+        raise WeightsError(f"{MANIFEST_NAME} must be a JSON object with a \"models\" list")
     return manifest
 
 
+@dataclasses.dataclass(frozen=True)
+class _Checked:
+    good: tuple[dict, ...]  # entries that pass check_entry, in manifest order
+    refused: tuple[str, ...]  # one line per refused entry (at most MAX_REFUSALS_LISTED, then a count)
+    reasons: dict  # id → why that id is refused (for model_info)
+
+
 def checked_entries(folder: Path | None = None) -> tuple[list[dict], list[str]]:
-    """(entries that pass check_entry, one line for each that does not), in manifest order;
-    an id listed twice keeps its first entry."""
-    good, refused, seen = [], [], set()
-    for entry in read_manifest(folder)["models"]:
-        try:
-            check_entry(entry)
-        except WeightsError as e:
-            refused.append(str(e))
+    """(entries that pass check_entry, lines saying which are refused and why), in manifest
+    order. An id listed more than once is refused by name (every copy: which one was meant
+    cannot be known). Only the first MAX_MANIFEST_ENTRIES entries are read (one line says so),
+    and at most MAX_REFUSALS_LISTED refusals are listed (one line counts the rest).
+
+    Costs milliseconds when the manifest has not changed: the result is kept per manifest
+    content, and each entry's check per entry content. The entries are shared: do not change them."""
+    checked = _checked(_manifest_bytes(folder))
+    return list(checked.good), list(checked.refused)
+
+
+_CHECKED: dict[bytes, _Checked] = {}  # manifest digest → what it checks to (a few, oldest first)
+_CHECKED_LOCK = threading.Lock()  # the app's sessions run in threads
+
+
+def _checked(raw: bytes | None) -> _Checked:
+    key = hashlib.blake2b(raw or b"", digest_size=16).digest()
+    with _CHECKED_LOCK:
+        found = _CHECKED.get(key)
+    if found is None:
+        found = _check_manifest(parse_manifest(raw))  # outside the lock: two sessions may both check
+        with _CHECKED_LOCK:
+            while len(_CHECKED) >= 4:
+                del _CHECKED[next(iter(_CHECKED))]
+            _CHECKED[key] = found
+    return found
+
+
+def _check_manifest(manifest: dict) -> _Checked:
+    entries = manifest["models"]
+    kept = entries[:MAX_MANIFEST_ENTRIES]
+    counts = collections.Counter(e.get("id") for e in kept if isinstance(e, dict) and isinstance(e.get("id"), str))
+    copies = {i: n for i, n in counts.items() if n > 1}
+    good, refused, reasons = [], [], {}
+    for entry in kept:
+        name = entry.get("id") if isinstance(entry, dict) else None
+        name = name if isinstance(name, str) else None
+        if name in copies:
+            reason = (f"manifest entry {name!r}: listed {copies[name]} times; an id must be unique, "
+                      "so none of them is used")
+            if name not in reasons:
+                refused.append(reason)
+            reasons[name] = reason
             continue
-        if entry["id"] in seen:
-            refused.append(f"manifest entry {entry['id']!r}: listed twice; the first is used")
+        problem = _entry_problem(_entry_key(entry))
+        if problem is None:
+            good.append(entry)
             continue
-        seen.add(entry["id"])
-        good.append(entry)
-    return good, refused
+        refused.append(problem)
+        if name is not None:
+            reasons[name] = problem
+    if len(entries) > MAX_MANIFEST_ENTRIES:
+        refused.append(f"{MANIFEST_NAME} lists {len(entries):,} models; only the first {MAX_MANIFEST_ENTRIES:,} are read")
+    if len(refused) > MAX_REFUSALS_LISTED:
+        refused[MAX_REFUSALS_LISTED - 1 :] = [f"and {len(refused) - MAX_REFUSALS_LISTED + 1:,} more entries refused"]
+    return _Checked(tuple(good), tuple(refused), reasons)
+
+
+def _entry_key(entry) -> str:
+    return json.dumps(entry, sort_keys=True, allow_nan=True)
+
+
+@functools.lru_cache(maxsize=2 * MAX_MANIFEST_ENTRIES)
+def _entry_problem(entry_json: str) -> str | None:
+    """check_entry's refusal of one entry (given as its JSON), None if it passes; remembered
+    per entry content, so a manifest that gained one entry costs one check."""
+    try:
+        check_entry(json.loads(entry_json))
+    except WeightsError as e:
+        return str(e)
+    return None
 
 
 def write_manifest(manifest: dict, folder: Path | None = None) -> None:
@@ -224,12 +332,15 @@ def list_models(folder: Path | None = None, use: str = "compression") -> list[st
 
 
 def model_info(model_id: str, folder: Path | None = None) -> dict:
-    """The manifest entry of one model, checked. KeyError if absent, WeightsError if malformed."""
-    entries = read_manifest(folder)["models"]
-    entry = next((e for e in entries if isinstance(e, dict) and e.get("id") == model_id), None)
-    if entry is None:
-        raise KeyError(f"no model {model_id!r} in the manifest; available: {list_models(folder)}")
-    return check_entry(entry)
+    """The manifest entry of one model, checked (a copy: changing it changes nothing). KeyError
+    if absent, WeightsError with checked_entries' reason if refused (malformed, or listed twice)."""
+    checked = _checked(_manifest_bytes(folder))
+    entry = next((e for e in checked.good if e["id"] == model_id), None)
+    if entry is not None:
+        return copy.deepcopy(entry)
+    if model_id in checked.reasons:
+        raise WeightsError(checked.reasons[model_id])
+    raise KeyError(f"no model {model_id!r} in the manifest; available: {[e['id'] for e in checked.good]}")
 
 
 @contextmanager
@@ -264,30 +375,17 @@ def update_model_entry(model_id: str, fields: dict, folder: Path | None = None, 
     return entry
 
 
-def read_regular_file(path: Path, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most max_bytes. Anything else (a device such as
-    /dev/zero, a FIFO, a folder, a socket) is refused from its metadata, before it is opened,
-    so nothing blocks or reads forever. OSError says why (callers name the file)."""
-    info = os.stat(path)
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError("it is not a regular file")
-    if info.st_size > max_bytes:
-        raise OSError(f"it is {info.st_size:,} bytes; at most {max_bytes:,} are accepted")
-    with open(path, "rb") as f:
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise OSError(f"it grew past {max_bytes:,} bytes while being read")
-    return data
-
-
 def weights_path(folder: Path, entry: dict) -> Path:
     """The entry's file inside `folder`, not a link leading out of it. WeightsError (naming the
     file, not where it resolves) otherwise; read_regular_file checks what the file is."""
     path = folder / entry["file"]
     try:
         inside = path.resolve(strict=True).parent == folder.resolve()
-    except OSError:
+    except FileNotFoundError:
         raise WeightsError(f"weights file {entry['file']} for {entry['id']!r} is missing") from None
+    except (OSError, ValueError, RuntimeError) as e:  # a link loop (RuntimeError before Python 3.13), a bad name
+        raise WeightsError(f"weights file {entry['file']} for {entry['id']!r} cannot be followed "
+                           f"({getattr(e, 'strerror', None) or type(e).__name__})") from None
     if not inside:
         raise WeightsError(f"weights file {entry['file']} for {entry['id']!r} leads outside the weights folder")
     return path
@@ -322,7 +420,10 @@ def load_weights_file(path: Path, family: str, config: dict, data: bytes | None 
     expected = model.state_dict()
     if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
         raise WeightsError(f"{path.name} does not hold the tensors of a {family} model with config {config}")
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except (RuntimeError, TypeError, ValueError) as e:  # e.g. a tensor of a type that cannot be copied in
+        raise WeightsError(f"{path.name} holds tensors that cannot be loaded into a {family} model ({e})") from None
     # channels_last conv weights make CPU convolutions run in NHWC, ~1.5× faster for the
     # full-resolution post-filter (its 32-channel activations are large); same results up to float rounding.
     return model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
@@ -351,4 +452,24 @@ def load_pretrained(model_id: str, folder: Path | None = None) -> nn.Module:
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise WeightsError(f"weights file {entry['file']} holds values that are not finite (NaN or infinity) "
                                f"in {name}: it would draw a black image; retrain it")
+    if not probe_is_finite(model, entry["family"], entry["config"]):
+        raise WeightsError(f"weights file {entry['file']} gives values that are not finite (NaN or infinity) on a "
+                           "test image: its weights are too large to compute with; retrain it")
     return model
+
+
+def probe_is_finite(model: nn.Module, family: str, config: dict) -> bool:
+    """Whether the model's reconstruction of a small test picture (a colour ramp, 64×64 or a
+    dense model's own size; a few ms) is finite everywhere: weights that are each finite can
+    still overflow float32 once multiplied (3e38 loads, and draws NaN)."""
+    side = config.get("image_size", 64) if family == "dense" else 64
+    ramp = torch.linspace(0, 1, side)
+    x = torch.stack([ramp[None, :].expand(side, side), ramp[:, None].expand(side, side),
+                     torch.full((side, side), 0.5)])[None]
+    try:
+        with torch.no_grad():
+            y = model(x)
+    except (RuntimeError, ValueError, OverflowError):  # an integer network that left its exact range, say
+        return False
+    return all(bool(torch.isfinite(t).all()) for t in (y if isinstance(y, (tuple, list)) else (y,))
+               if isinstance(t, torch.Tensor))

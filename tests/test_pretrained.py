@@ -147,3 +147,22 @@ def test_side_by_side_trainings_never_lose_manifest_entries(tmp_path):
     assert [p.exitcode for p in workers] == [0, 0, 0]
     ids = [m["id"] for m in pretrained.read_manifest(tmp_path)["models"]]  # bare entries: not loadable models
     assert len(ids) == len(set(ids)) == 300
+
+
+def test_a_config_no_model_can_be_built_from_is_refused_not_raised(tiny_weights):
+    """Each field in its range, the combination impossible (a dense side that is no whole number
+    of patches): building the model raised ValueError past checked_entries, ending the page."""
+    entry = pretrained.model_info("dense-d64", tiny_weights)
+    entry["config"]["image_size"] = 12
+    with pytest.raises(ae.WeightsError, match="builds no model"):
+        pretrained.check_entry(entry)
+
+
+def test_every_loaded_model_passes_the_finite_output_probe(tiny_weights):
+    for model_id in pretrained.list_models(tiny_weights):
+        info = pretrained.model_info(model_id, tiny_weights)
+        model = ae.load_pretrained(model_id, tiny_weights)
+        assert pretrained.probe_is_finite(model, info["family"], info["config"])
+        with torch.no_grad():
+            next(p for p in model.parameters() if p.ndim > 1).fill_(3e38)
+        assert not pretrained.probe_is_finite(model, info["family"], info["config"]), model_id
