@@ -22,7 +22,6 @@ from .codec import compress
 from .data import tiles, to_tensor, to_uint8
 from .latent import QuantizedLatent, dequantize, quantize
 from .models import crop_to, pad_to_multiple
-from .pretrained import model_info
 
 TILE = 64  # dense models code an image as whole 64×64 tiles; eval crops every image to whole tiles
 
@@ -152,12 +151,13 @@ def analyse(model: nn.Module, model_id: str, image: np.ndarray, *, full_scores: 
     conv: the whole image, latent rounded to 8 bits (per channel). dense: exactly 64×64, or
     any image of whole 64×64 tiles coded one by one (each tile its own 8-bit range; bytes
     summed). codec: the real .aez file, and what that file decodes to (compress returns the
-    decoder's own computation on the same symbols, which tests check against decompress).
+    decoder's own computation on the same symbols, which tests check against decompress); a codec
+    model comes from load_pretrained, whose checked sha256 (model.weights_sha256) the header names.
     float_latent / refine_steps (not codec): also decode the unrounded latent / the latent
     after that many refinement steps, as eval reports them.
     """
-    if model.family == "codec":
-        result = compress(model, to_tensor(image), model_id, model_info(model_id)["sha256"])
+    if model.family == "codec":  # the sha256 load_pretrained checked, not whatever the manifest says now
+        result = compress(model, to_tensor(image), model_id, model.weights_sha256)
         reconstruction = to_uint8(result.image)
         return Analysis(model_id, image, reconstruction, result.latent.numpy(), len(result.data),
                         score(image, reconstruction, full_scores), file=result.data,

@@ -432,7 +432,8 @@ def load_weights_file(path: Path, family: str, config: dict, data: bytes | None 
 def load_pretrained(model_id: str, folder: Path | None = None) -> nn.Module:
     """An eval-mode model from the shipped weights: its manifest entry checked against the
     schema, its file resolved inside the folder and checked against the entry's sha256, its
-    values checked to be finite. WeightsError says what is wrong."""
+    values checked to be finite. WeightsError says what is wrong. The model carries the sha256 it
+    was checked against (`model.weights_sha256`): what a codec writes into its files' headers."""
     folder = folder or weights_dir()
     entry = model_info(model_id, folder)
     path = weights_path(folder, entry)
@@ -455,6 +456,7 @@ def load_pretrained(model_id: str, folder: Path | None = None) -> nn.Module:
     if not probe_is_finite(model, entry["family"], entry["config"]):
         raise WeightsError(f"weights file {entry['file']} gives values that are not finite (NaN or infinity) on a "
                            "test image: its weights are too large to compute with; retrain it")
+    model.weights_sha256 = entry["sha256"]
     return model
 
 
