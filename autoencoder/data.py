@@ -7,6 +7,7 @@ Every image leaves this module as RGB: a uint8 numpy array (H, W, 3) or a float 
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -29,9 +30,7 @@ MAX_ASPECT_RATIO = 32  # a 32:1 panorama is fine; a 10000×2 strip is not a pict
 MIN_SIDE = 2  # a 1-pixel-wide image has nothing to reconstruct
 MAX_FILE_BYTES = 200_000_000  # bytes of one image file: room for MAX_DECODE_MB stored uncompressed (TIFF, BMP)
 MAX_JPEG_SCANS = 64  # libjpeg's progressive files have 10 scans (6 grey), Photoshop's 3–5, mozjpeg's about 10
-# Pillow refuses PNG text and colour-profile chunks over 1 MB by default (a guard against
-# zlib bombs); camera and print workflows embed ICC profiles of a few MB. 8 MB keeps the guard.
-PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, 8 * 1024 * 1024)
+MAX_PNG_CHUNK_BYTES = 8 * 1024 * 1024  # PNG text and colour-profile chunks (see _allow_large_profiles)
 _FILE_LIMIT = f"image files of at most {MAX_FILE_BYTES / 1e6:g} MB are accepted"
 _PIXEL_LIMIT = f"at most {MAX_DECODE_PIXELS:,} pixels ({MAX_DECODE_PIXELS / 1e6:g} megapixels) are accepted"
 
@@ -198,6 +197,15 @@ def check_jpeg_scans(data: bytes) -> None:
                          "to tie up the decoder)")
 
 
+@functools.cache
+def _allow_large_profiles() -> None:
+    """Pillow refuses PNG text and colour-profile chunks over 1 MB by default (a guard against
+    zlib bombs); camera and print workflows embed ICC profiles of a few MB. 8 MB keeps the
+    guard. Pillow's setting is process-wide: it is raised (never lowered) once, at the first
+    decode, not when this module is imported."""
+    PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, MAX_PNG_CHUNK_BYTES)
+
+
 def decode_image(source: bytes | str | Path | io.IOBase, max_side: int | None = None) -> np.ndarray:
     """Decode an image file (path, bytes or file object) to RGB uint8 (H, W, 3).
 
@@ -212,6 +220,7 @@ def decode_image(source: bytes | str | Path | io.IOBase, max_side: int | None = 
     its data (Pillow's draft mode), which is how a 20 KB file claiming 8000×6000 costs little.
     Raises ImageError with a message fit to show a user for anything that is not a usable picture.
     """
+    _allow_large_profiles()
     data = _read_bytes(source)
     try:
         return _decode(data, max_side)
