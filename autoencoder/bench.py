@@ -8,6 +8,9 @@ flaky). With --check the command exits 1 when a target is missed:
   * a codec model decodes an .aez file of a Kodak-sized photo (768×512) within
     TARGET_CODEC_DECODE_S (the table also shows the encode time and a Pillow JPEG round trip
     of the same photo, quality 75, for scale);
+  * each of Pillow's codecs (baselines.CODECS: JPEG, WebP, AVIF, JPEG XL, at their stated
+    settings) encodes and decodes the same photo at its best quality within 1 bpp (no target:
+    what the learned codec is up against);
   * the whole process stays under TARGET_RSS_MB of resident memory.
 
 With --app it times the app itself, script run by script run (autoencoder/bench_app.py).
@@ -30,12 +33,12 @@ from pathlib import Path
 import torch
 
 from . import metrics, train
-from .baselines import pillow_roundtrip
+from .baselines import ALL_CODECS, CODECS, UNAVAILABLE, best_within_bytes, decode, describe, encode, pillow_roundtrip
 from .codec import compress, decompress
 from .data import GALLERY, load_gallery_image, to_tensor, to_uint8
 from .hardware import PRECISIONS, cpu_name, resolve_precision
 from .models import build_model
-from .pipeline import analyse
+from .pipeline import analyse, score
 from .pretrained import list_models, load_pretrained, model_info
 
 TARGET_1024_S = 1.5  # seconds, 2 CPU cores
@@ -104,6 +107,24 @@ def bench_codec(model_id: str, repeats: int) -> dict:
     return row
 
 
+BASELINE_BPP = 1.0  # Pillow's codecs are timed at their best file within this rate
+
+
+def bench_baseline(codec: str, repeats: int) -> dict:
+    """Seconds to encode and to decode the Kodak-sized photo with one of Pillow's codecs, at its
+    highest quality whose file fits in BASELINE_BPP."""
+    h, w = KODAK_SIZE
+    pixels = to_uint8(kodak_sized_photo())
+    best = best_within_bytes(pixels, codec, int(BASELINE_BPP * h * w / 8))
+    if best is None:
+        raise SystemExit(f"{ALL_CODECS[codec].label} cannot make a {BASELINE_BPP} bpp file of the benchmark photo")
+    data = encode(pixels, codec, best.quality)
+    return {"id": ALL_CODECS[codec].label, "codec": codec, "settings": describe(codec), "quality": best.quality,
+            "bpp": round(metrics.bits_per_pixel(len(data), h, w), 3), "psnr": round(score(pixels, best.decoded, full=False)["psnr"], 2),
+            "encode_s": round(timed(lambda: encode(pixels, codec, best.quality), repeats), 4),
+            "decode_s": round(timed(lambda: decode(data, codec), repeats), 4)}
+
+
 def bench_training(config: Path, precision: str | None, repeats: int) -> dict:
     """Median seconds per training step of one config (random crops of its size) and the
     minutes its steps would take at that speed."""
@@ -144,6 +165,14 @@ def report_training(rows: list[dict]) -> list[str]:
 
 def report_inference(rows: list[dict]) -> list[str]:
     failures = []
+    baselines = [r for r in rows if "codec" in r]
+    if baselines:
+        print(f"{'Pillow codec':13} {'quality':>7} {'bpp':>6} {'PSNR':>6} {'encode s':>9} {'decode s':>9}"
+              f"   (768×512 photo, best file within {BASELINE_BPP} bpp; the codecs pick their own threads)")
+    for r in baselines:
+        print(f"{r['id']:13} {r['quality']:>7} {r['bpp']:>6.3f} {r['psnr']:>6.2f} {r['encode_s']:>9.4f} "
+              f"{r['decode_s']:>9.4f}   {r['settings']}")
+    rows = [r for r in rows if "codec" not in r]
     codecs = [r for r in rows if "decode_s" in r]
     if codecs:
         print(f"{'codec model':16} {'bpp':>6} {'encode s':>9} {'decode s':>9} {'JPEG q75 s':>11} {'decode/JPEG':>12}"
@@ -169,7 +198,9 @@ def report_inference(rows: list[dict]) -> list[str]:
 def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(prog="python -m autoencoder bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="*", help="model ids (default: all)")
+    p.add_argument("--models", nargs="*", help="model ids (default: all; none: only the Pillow codecs)")
+    p.add_argument("--codecs", nargs="*", choices=list(ALL_CODECS), metavar="CODEC",
+                   help=f"Pillow codecs to time beside the models ({', '.join(ALL_CODECS)}; default: all installed)")
     p.add_argument("--training", action="store_true", help="time training steps instead of reconstructions")
     p.add_argument("--app", action="store_true",
                    help="time the app's script runs (upload, slider, compare) on a 1-megapixel photo; see bench_app")
@@ -200,7 +231,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows = [bench_training(c, args.precision, args.repeats) for c in configs]
     else:
         rows = [bench_codec(m, args.repeats) if model_info(m)["family"] == "codec" else bench_model(m, args.repeats)
-                for m in (args.models or list_models())]
+                for m in (args.models if args.models is not None else list_models())]
+        codecs = list(ALL_CODECS) if args.codecs is None else args.codecs
+        for reason in (UNAVAILABLE[c] for c in codecs if c in UNAVAILABLE):
+            print(f"{reason}; left out")
+        rows += [bench_baseline(c, args.repeats) for c in codecs if c in CODECS]
     if not args.app:
         what = "one training step" if args.training else "8-bit latent round trip; codec models: .aez files"
         print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
