@@ -163,31 +163,30 @@ def report_training(rows: list[dict]) -> list[str]:
     return failures
 
 
+def print_table(rows: list[dict], header: str, line) -> None:
+    """`header`, then `line(row)` for each row; nothing without rows."""
+    for text in [header, *map(line, rows)] if rows else []:
+        print(text)
+
+
 def report_inference(rows: list[dict]) -> list[str]:
-    failures = []
-    baselines = [r for r in rows if "codec" in r]
-    if baselines:
-        print(f"{'Pillow codec':13} {'quality':>7} {'bpp':>6} {'PSNR':>6} {'encode s':>9} {'decode s':>9}"
-              f"   (768×512 photo, best file within {BASELINE_BPP} bpp; the codecs pick their own threads)")
-    for r in baselines:
-        print(f"{r['id']:13} {r['quality']:>7} {r['bpp']:>6.3f} {r['psnr']:>6.2f} {r['encode_s']:>9.4f} "
-              f"{r['decode_s']:>9.4f}   {r['settings']}")
-    rows = [r for r in rows if "codec" not in r]
-    codecs = [r for r in rows if "decode_s" in r]
-    if codecs:
-        print(f"{'codec model':16} {'bpp':>6} {'encode s':>9} {'decode s':>9} {'JPEG q75 s':>11} {'decode/JPEG':>12}"
-              f"   (768×512 photo)")
-    for r in codecs:
-        print(f"{r['id']:16} {r['bpp']:>6.3f} {r['encode_s']:>9.3f} {r['decode_s']:>9.3f} {r['jpeg_s']:>11.4f} "
-              f"{r['decode_s'] / r['jpeg_s']:>11.0f}×")
-        if r["decode_s"] > TARGET_CODEC_DECODE_S:
-            failures.append(f"{r['id']}: decodes a 768×512 file in {r['decode_s']:.2f} s > {TARGET_CODEC_DECODE_S} s")
-    rows = [r for r in rows if "decode_s" not in r]
-    if rows:
-        print(f"{'model':14} {'params':>9} {'load s':>7} {'64² s':>8} {'512² s':>8} {'1024² s':>8}")
-    for r in rows:
-        print(f"{r['id']:14} {r['parameters']:>9,} {r['load_s']:>7.3f} {r['roundtrip_64_s']:>8.4f} "
-              f"{r.get('roundtrip_512_s', float('nan')):>8.4f} {r.get('roundtrip_1024_s', float('nan')):>8.4f}")
+    pillow = [r for r in rows if "codec" in r]
+    codecs = [r for r in rows if "codec" not in r and "decode_s" in r]
+    models = [r for r in rows if "decode_s" not in r]
+    print_table(pillow, f"{'Pillow codec':13} {'quality':>7} {'bpp':>6} {'PSNR':>6} {'encode s':>9} {'decode s':>9}"
+                        f"   (768×512 photo, best file within {BASELINE_BPP} bpp; the codecs pick their own threads)",
+                lambda r: f"{r['id']:13} {r['quality']:>7} {r['bpp']:>6.3f} {r['psnr']:>6.2f} {r['encode_s']:>9.4f} "
+                          f"{r['decode_s']:>9.4f}   {r['settings']}")
+    print_table(codecs, f"{'codec model':16} {'bpp':>6} {'encode s':>9} {'decode s':>9} {'JPEG q75 s':>11} "
+                        f"{'decode/JPEG':>12}   (768×512 photo)",
+                lambda r: f"{r['id']:16} {r['bpp']:>6.3f} {r['encode_s']:>9.3f} {r['decode_s']:>9.3f} "
+                          f"{r['jpeg_s']:>11.4f} {r['decode_s'] / r['jpeg_s']:>11.0f}×")
+    print_table(models, f"{'model':14} {'params':>9} {'load s':>7} {'64² s':>8} {'512² s':>8} {'1024² s':>8}",
+                lambda r: f"{r['id']:14} {r['parameters']:>9,} {r['load_s']:>7.3f} {r['roundtrip_64_s']:>8.4f} "
+                          f"{r.get('roundtrip_512_s', float('nan')):>8.4f} {r.get('roundtrip_1024_s', float('nan')):>8.4f}")
+    failures = [f"{r['id']}: decodes a 768×512 file in {r['decode_s']:.2f} s > {TARGET_CODEC_DECODE_S} s"
+                for r in codecs if r["decode_s"] > TARGET_CODEC_DECODE_S]
+    for r in models:
         if r.get("roundtrip_1024_s", 0) > TARGET_1024_S:
             failures.append(f"{r['id']}: 1024² in {r['roundtrip_1024_s']:.2f} s > {TARGET_1024_S} s")
         if "roundtrip_1024_s" not in r and r["roundtrip_64_s"] > TARGET_64_S:

@@ -322,6 +322,9 @@ def codec_tables(results: dict) -> list[str]:
     return lines
 
 
+PUBLISHED_COLOURS = ("#8c564b", "#e377c2", "#bcbd22", "#9467bd", "#7f7f7f")  # none of the codecs' colours
+
+
 def write_rd_chart(results: dict, path: Path) -> None:
     """PNG rate–distortion chart: the codec ladder, raw 8-bit latents, Pillow's codecs (each its
     own marker shape, their settings printed under the chart), published curves."""
@@ -336,9 +339,9 @@ def write_rd_chart(results: dict, path: Path) -> None:
         rows = [r for r in results[codec] if r["bpp"] <= 2.0]
         ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], "-", marker=c.marker, ms=5, color=c.colour,
                 label=f"Pillow {c.label} (measured)")
-    for curve in published_curves():
+    for curve, colour in zip(published_curves(), PUBLISHED_COLOURS):
         pts = [(b, p) for b, p in zip(curve["bpp"], curve["psnr"]) if b <= 2.0]
-        ax.plot(*zip(*pts), "--", lw=1, alpha=0.7, label=f"{curve['name']} (published)")
+        ax.plot(*zip(*pts), "--", lw=1, alpha=0.7, color=colour, label=f"{curve['name']} (published)")
     raw = [(r["bpp_8bit"], r["psnr_8bit"]) for r in results["models"] if r["family"] == "conv" and r["bpp_8bit"] <= 2.0]
     if raw:
         ax.plot(*zip(*raw), "x", color="grey", label="conv models, raw 8-bit latents")
