@@ -9,7 +9,9 @@ scored on the same pixels (a border that is not a whole tile is cropped off for 
 Reconstructions are rounded to 8 bits, as a saved PNG would be, before scoring. Scores are
 means over images of per-image PSNR, SSIM and MS-SSIM. Bytes are real: the 8-bit latent
 with its side information for the models, the whole .aez file for the codec models (decoded
-from those bytes, as `decompress` does), Pillow's files for JPEG and WebP.
+from those bytes, as `decompress` does), Pillow's files for JPEG, WebP, AVIF and JPEG XL at the
+settings `baselines.CODECS` states, each decoded back through the same plugin. A codec whose
+plugin is missing is named and left out. `--models --pca none` runs the codecs alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from . import metrics
-from .baselines import CODEC_QUALITIES, CODECS, codec_ladder
+from .baselines import ALL_CODECS, CODECS, UNAVAILABLE, describe, pillow_roundtrip
 from .codec import decompress
 from .data import decode_image, list_images, split_train_val, to_uint8
 from .models import values_ratio
@@ -77,11 +80,30 @@ def model_row(model, model_id: str, image: np.ndarray, refine_steps: int = 0) ->
     }
 
 
+def baseline_ladders(codecs=None, qualities=None) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
+    """The quality ladder of each codec to run, and why the others asked for cannot run here.
+
+    `codecs`: default every codec of the table; `qualities` replaces every codec's own ladder
+    (empty: no codecs). A codec whose plugin is missing is named on stderr and left out."""
+    codecs = list(ALL_CODECS) if codecs is None else codecs
+    unknown = [c for c in codecs if c not in ALL_CODECS]
+    if unknown:
+        raise SystemExit(f"unknown codec {', '.join(unknown)}; known: {', '.join(ALL_CODECS)}")
+    if qualities is not None and not len(qualities):
+        return {}, {}
+    missing = {c: UNAVAILABLE[c] for c in codecs if c in UNAVAILABLE}
+    for reason in missing.values():
+        print(f"{reason}; left out", file=sys.stderr)
+    return {c: tuple(CODECS[c].qualities if qualities is None else qualities) for c in codecs if c in CODECS}, missing
+
+
 def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: int | None = None,
-             qualities=CODEC_QUALITIES, progress: bool = True, refine_steps: int = 0, held_out: int = 0) -> dict:
+             qualities=None, progress: bool = True, refine_steps: int = 0, held_out: int = 0,
+             pillow_codecs=None) -> dict:
     """Score every model and baseline on the images of `data`; with `held_out` = N, only on
     the images `train --val-every N` holds out of that folder (a training folder's validation
-    images: the models' own kind of photo, never trained on)."""
+    images: the models' own kind of photo, never trained on). `pillow_codecs` (default: all) run at
+    their own quality ladders, or all at `qualities` where given (empty: no codecs)."""
     files = list_images(data)
     if held_out:
         files = split_train_val(files, held_out)[1]
@@ -97,7 +119,8 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
     per_model = {i: [] for i in model_ids}
     per_codec_model = {i: [] for i in codec_ids}
     per_pca = {c: [] for c in PCA_CHANNELS} if pca else {}
-    per_codec = {(c, q): [] for c in CODECS for q in qualities}
+    ladders, missing = baseline_ladders(pillow_codecs, qualities)
+    per_codec = {(c, q): [] for c, ladder in ladders.items() for q in ladder}
     started = time.perf_counter()
     for image in tqdm(images, desc="eval", unit="img", disable=not progress):
         pixels = image.shape[0] * image.shape[1]
@@ -110,8 +133,9 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
             per_pca[channels].append({**score(image, a.float_reconstruction), "psnr_8bit": a.scores["psnr"],
                                       "bpp_8bit": a.bits_per_pixel})
         for (codec, quality), rows in per_codec.items():
-            encoded = codec_ladder(image, codec, (quality,))[0]
-            rows.append({**score(image, encoded.decoded), "bpp": 8 * encoded.num_bytes / pixels})
+            encoded = pillow_roundtrip(image, codec, quality)
+            rows.append({**score(image, encoded.decoded), "bpp": 8 * encoded.num_bytes / pixels,
+                         "encode_s": encoded.encode_s, "decode_s": encoded.decode_s})
     return {
         "data": str(data),
         "held_out": held_out,  # 0: every image of data
@@ -134,9 +158,21 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
              for i, rows in per_codec_model.items()], key=lambda row: row["bpp"]),
         "block_pca": [{"channels": c, "ratio": 192 / c, **mean_scores(rows), "psnr_per_image": per_image(rows)}
                       for c, rows in per_pca.items()],
-        **{codec: [{"quality": q, **mean_scores(per_codec[(codec, q)])} for q in qualities]
-           for codec in CODECS},
+        "baselines": {codec: describe(codec) for codec in ladders},  # the settings each codec ran at
+        "baselines_unavailable": missing,
+        **{codec: [{"quality": q, **mean_scores(per_codec[(codec, q)])} for q in ladder]
+           for codec, ladder in ladders.items()},
     }
+
+
+def baseline_names(results: dict) -> list[str]:
+    """The codecs with rows in `results`, in the table's order."""
+    return [c for c in ALL_CODECS if results.get(c)]
+
+
+def baseline_settings(results: dict, codec: str) -> str:
+    """The settings the run recorded for `codec` (runs before they were recorded: the table's now)."""
+    return results.get("baselines", {}).get(codec) or describe(codec)
 
 
 def _fmt(value, digits=2) -> str:
@@ -199,14 +235,18 @@ def markdown(results: dict) -> str:
                          f"{_fmt(base.get('psnr'))} | {gain(row['psnr_refined'], base)} |")
     if results.get("codecs"):
         lines += ["", *codec_tables(results)]
-    if not results["jpeg"]:
+    lines += [line for reason in results.get("baselines_unavailable", {}).values()
+              for line in ("", f"*{reason}: left out of this run.*")]
+    names = baseline_names(results)
+    if not names:
         return "\n".join(lines) + "\n"
-    lines += ["", "Pillow JPEG and WebP (real file bytes):", "",
-              "| quality | JPEG bpp | JPEG PSNR | JPEG MS-SSIM | WebP bpp | WebP PSNR | WebP MS-SSIM |",
-              "|---|---|---|---|---|---|---|"]
-    for j, w in zip(results["jpeg"], results["webp"]):
-        lines.append(f"| {j['quality']} | {_fmt(j['bpp'], 3)} | {_fmt(j['psnr'])} | {_fmt(j['ms_ssim'], 4)} | "
-                     f"{_fmt(w['bpp'], 3)} | {_fmt(w['psnr'])} | {_fmt(w['ms_ssim'], 4)} |")
+    lines += ["", "Pillow's codecs (real file bytes, decoded back through the same plugin; seconds per image):", "",
+              *[f"* {baseline_settings(results, c)}" for c in names], "",
+              "| codec | quality | bpp | PSNR | MS-SSIM | encode s | decode s |", "|---|---|---|---|---|---|---|"]
+    for c in names:
+        for row in results[c]:
+            lines.append(f"| {ALL_CODECS[c].label} | {row['quality']} | {_fmt(row['bpp'], 3)} | {_fmt(row['psnr'])} | "
+                         f"{_fmt(row['ms_ssim'], 4)} | {_fmt(row.get('encode_s'), 3)} | {_fmt(row.get('decode_s'), 3)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -223,7 +263,7 @@ def ladder_curve(results: dict) -> list[tuple[float, float]]:
 
 
 def gain_over(results: dict, codec: str) -> tuple[float, float] | None:
-    """The ladder's smallest and mean PSNR gain over `codec` ("jpeg", "webp") at equal bpp, on
+    """The ladder's smallest and mean PSNR gain over `codec` ("jpeg", "avif", …) at equal bpp, on
     GAIN_RANGE in 0.05 bpp steps (where both curves reach)."""
     ours, theirs = ladder_curve(results), _curve(results[codec])
     gains = [a - b for bpp in np.arange(GAIN_RANGE[0], GAIN_RANGE[1] + 1e-9, 0.05)
@@ -237,12 +277,15 @@ def published_curves() -> list[dict]:
 
 
 def codec_tables(results: dict) -> list[str]:
-    """The codec ladder against Pillow's JPEG and WebP of the same run, and BD-rates."""
-    jpeg, webp = _curve(results["jpeg"]), _curve(results["webp"])
+    """The codec ladder against each of Pillow's codecs of the same run, and BD-rates."""
+    names = baseline_names(results)
+    curves = {c: _curve(results[c]) for c in names}
+    labels = {c: ALL_CODECS[c].label for c in names}
     lines = ["Codec models (real `.aez` file bytes, header and CRC included, decoded from the file; the "
              "likelihood estimate of the same bits beside them):", "",
-             "| model | prior | λ | bpp (file) | bpp (estimated) | gap | PSNR | MS-SSIM | JPEG PSNR, same bpp | "
-             "WebP PSNR, same bpp | decode s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| model | prior | λ | bpp (file) | bpp (estimated) | gap | PSNR | MS-SSIM | "
+             + "".join(f"{labels[c]} PSNR, same bpp | " for c in names) + "decode s |",
+             "|---|---|---|---|---|---|---|---|" + "---|" * len(names) + "---|"]
 
     def versus(curve, row):
         other = metrics.psnr_at_rate(curve, row["bpp"])
@@ -251,46 +294,54 @@ def codec_tables(results: dict) -> list[str]:
     for row in results["codecs"]:
         gap = (row["bpp"] / row["bpp_estimated"] - 1) * 100
         lines.append(f"| {row['id']} | {row['prior']} | {row['lmbda']} | {row['bpp']:.3f} | {row['bpp_estimated']:.3f} | "
-                     f"{gap:+.1f} % | {row['psnr']:.2f} | {_fmt(row['ms_ssim'], 4)} | {versus(jpeg, row)} | "
-                     f"{versus(webp, row)} | {row['decode_s']:.2f} |")
+                     f"{gap:+.1f} % | {row['psnr']:.2f} | {_fmt(row['ms_ssim'], 4)} | "
+                     + "".join(f"{versus(curves[c], row)} | " for c in names) + f"{row['decode_s']:.2f} |")
     ladder = ladder_curve(results)
-    if len(ladder) < 2:
+    if len(ladder) < 2 or not names:
         return lines
-    lines += ["", f"BD-rate (bits needed for the same PSNR, over the PSNR range both curves cover; negative: fewer) "
-              f"against this run's Pillow JPEG and WebP, and the smallest / mean PSNR gain at equal bpp on "
-              f"{GAIN_RANGE[0]}–{GAIN_RANGE[1]} bpp:", "",
-              "| curve | BD-rate vs JPEG | BD-rate vs WebP | gain over JPEG, min / mean | gain over WebP, min / mean |",
-              "|---|---|---|---|---|"]
 
     def pct(value):
         return "–" if value is None else f"{value:+.1f} %"
 
-    def gains(codec):
-        g = gain_over(results, codec)
-        return "–" if g is None else f"{g[0]:+.2f} / {g[1]:+.2f} dB"
+    def bd_rates(points, skip=None):
+        return "".join(f" {'–' if c == skip else pct(metrics.bd_rate(points, curves[c]))} |" for c in names)
 
-    lines.append(f"| codec ladder (hyperprior, this repo) | {pct(metrics.bd_rate(ladder, jpeg))} | "
-                 f"{pct(metrics.bd_rate(ladder, webp))} | {gains('jpeg')} | {gains('webp')} |")
+    lines += ["", "BD-rate (bits needed for the same PSNR, over the PSNR range both curves cover; negative: fewer) "
+              "against this run's Pillow codecs:", "",
+              "| curve |" + "".join(f" BD-rate vs {labels[c]} |" for c in names), "|---|" + "---|" * len(names),
+              f"| codec ladder (hyperprior, this repo) |{bd_rates(ladder)}"]
     for curve in published_curves():
-        points = list(zip(curve["bpp"], curve["psnr"]))
-        lines.append(f"| {curve['name']}, published | {pct(metrics.bd_rate(points, jpeg))} | "
-                     f"{pct(metrics.bd_rate(points, webp))} | – | – |")
+        lines.append(f"| {curve['name']}, published |{bd_rates(list(zip(curve['bpp'], curve['psnr'])))}")
+    for c in names:
+        lines.append(f"| Pillow {labels[c]}, measured |{bd_rates(curves[c], skip=c)}")
+    lines += ["", f"The codec ladder's smallest / mean PSNR gain at equal bpp on {GAIN_RANGE[0]}–{GAIN_RANGE[1]} bpp:", "",
+              "| against | gain, min / mean |", "|---|---|"]
+    for c in names:
+        g = gain_over(results, c)
+        lines.append(f"| {labels[c]} | {'–' if g is None else f'{g[0]:+.2f} / {g[1]:+.2f} dB'} |")
     return lines
 
 
+PUBLISHED_COLOURS = ("#8c564b", "#e377c2", "#bcbd22", "#9467bd", "#7f7f7f")  # none of the codecs' colours
+
+
 def write_rd_chart(results: dict, path: Path) -> None:
-    """PNG rate–distortion chart: the codec ladder, raw 8-bit latents, JPEG, WebP, published curves."""
+    """PNG rate–distortion chart: the codec ladder, raw 8-bit latents, Pillow's codecs (each its
+    own marker shape, their settings printed under the chart), published curves."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
-    for codec, style in (("jpeg", "s-"), ("webp", "^-")):
+    names = baseline_names(results)
+    fig, ax = plt.subplots(figsize=(8, 6.2), dpi=110)
+    for codec in names:
+        c = ALL_CODECS[codec]
         rows = [r for r in results[codec] if r["bpp"] <= 2.0]
-        ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], style, ms=4, label=f"Pillow {CODECS[codec].label} (measured)")
-    for curve in published_curves():
+        ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], "-", marker=c.marker, ms=5, color=c.colour,
+                label=f"Pillow {c.label} (measured)")
+    for curve, colour in zip(published_curves(), PUBLISHED_COLOURS):
         pts = [(b, p) for b, p in zip(curve["bpp"], curve["psnr"]) if b <= 2.0]
-        ax.plot(*zip(*pts), "--", lw=1, alpha=0.7, label=f"{curve['name']} (published)")
+        ax.plot(*zip(*pts), "--", lw=1, alpha=0.7, color=colour, label=f"{curve['name']} (published)")
     raw = [(r["bpp_8bit"], r["psnr_8bit"]) for r in results["models"] if r["family"] == "conv" and r["bpp_8bit"] <= 2.0]
     if raw:
         ax.plot(*zip(*raw), "x", color="grey", label="conv models, raw 8-bit latents")
@@ -305,7 +356,9 @@ def write_rd_chart(results: dict, path: Path) -> None:
     ax.set_title(f"Rate–distortion on the {results['images']} Kodak images")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    settings = "\n".join(f"Pillow {baseline_settings(results, c)}" for c in names)
+    fig.text(0.01, 0.01, settings, fontsize=7, va="bottom", ha="left", color="#333333")
+    fig.tight_layout(rect=(0, 0.025 * (len(names) + 1), 1, 1))
     fig.savefig(path)
     plt.close(fig)
 
@@ -348,8 +401,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--max-images", type=int, help="only the first N images (quick checks)")
     p.add_argument("--refine-steps", type=int, default=0,
                    help="also score each model's latent after N steps of latent refinement (slow: N decode+backward passes)")
-    p.add_argument("--qualities", type=int, nargs="*", default=list(CODEC_QUALITIES),
-                   help="JPEG/WebP qualities of the codec ladders (none: skip the codecs)")
+    p.add_argument("--codecs", nargs="*", choices=list(ALL_CODECS), metavar="CODEC",
+                   help=f"Pillow codecs to run ({', '.join(ALL_CODECS)}; default: all that are installed)")
+    p.add_argument("--qualities", type=int, nargs="*",
+                   help="one quality ladder for every codec (default: each codec's own; none: skip the codecs)")
     p.add_argument("--json", type=Path, help="write the results here (the app plots them)")
     p.add_argument("--markdown", type=Path, help="write the Markdown tables here")
     p.add_argument("--chart", type=Path, help="write the rate–distortion chart (PNG) here (needs codec models)")
@@ -362,14 +417,15 @@ def main(argv: list[str] | None = None) -> dict:
     pca_path = args.pca or weights_dir() / PCA_FILE
     pca = None if str(pca_path) == "none" or not pca_path.exists() else BlockPCA.load(pca_path)
     results = evaluate(args.data, args.models if args.models is not None else list_models(), pca, args.max_images,
-                       qualities=tuple(args.qualities), refine_steps=args.refine_steps, held_out=args.held_out)
+                       qualities=args.qualities, refine_steps=args.refine_steps, held_out=args.held_out,
+                       pillow_codecs=args.codecs)
     table = markdown(results)
     print(table)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.markdown:
         args.markdown.write_text(table)
-    if args.chart and len(ladder_curve(results)) >= 2 and results["jpeg"]:
+    if args.chart and len(ladder_curve(results)) >= 2 and baseline_names(results):
         write_rd_chart(results, args.chart)
     if args.readme:
         splice_readme(args.readme, "results", table)

@@ -6,7 +6,7 @@
     python -m autoencoder train --init-from conv-c16 --id my-c16 \\
         --data ~/my_photos --steps 2000 --lr 1e-4                      # fine-tune a shipped model
     python -m autoencoder train --config configs/codec-c16-hp.json      # a codec: rate–distortion fine-tune
-    torchrun --nproc_per_node 2 -m autoencoder train --config ...        # data-parallel
+    torchrun --nproc_per_node 2 -m autoencoder train --config ...        # data-parallel, any family
 
 A config file holds any of the options below (flags given on the command line win). Every
 run saves a checkpoint (`--resume` continues it), then writes <out>/<id>.safetensors and
@@ -203,16 +203,39 @@ def quantization_step(lmbda: float) -> float:
     return math.sqrt(36 / (2 * math.log(2) * lmbda * 255**2))
 
 
+class RateDistortion(torch.nn.Module):
+    """A codec model whose forward() is its training pass, `rate_distortion` (reconstruction and
+    bits). DistributedDataParallel synchronises the gradients of what runs through the wrapped
+    module's forward() only: wrapped this way, the rate term and the entropy model's parameters
+    are averaged across processes with the rest."""
+
+    def __init__(self, codec: torch.nn.Module):
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.codec.rate_distortion(x)
+
+
+def trainee(model: torch.nn.Module, distributed: bool = False) -> torch.nn.Module:
+    """What training_step calls: the model (a codec: its RateDistortion pass), in DDP when
+    distributed. Its parameters are the model's, so the optimizer and checkpoints use the model."""
+    module = RateDistortion(model) if model.family == "codec" else model
+    return DistributedDataParallel(module) if distributed else module
+
+
 def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                   mixed: bool, lmbda: float | None = None, noisy: torch.Tensor | None = None) -> torch.Tensor:
-    """One update on the batch x (B, 3, H, W); returns its loss (a 0-d tensor): the MSE, or for
-    a codec (lmbda given) lmbda·255²·MSE + estimated bits per pixel. With `noisy` (a denoiser)
+    """One update on the batch x (B, 3, H, W) of `model` = trainee(…); returns its loss (a 0-d
+    tensor): the MSE, or for a codec (lmbda given) lmbda·255²·MSE + estimated bits per pixel.
+    Both are means over this process's pixels, so under DDP, whose gradients are the mean over
+    processes, an update is that of the whole batch in one process. With `noisy` (a denoiser)
     the model reads the noisy batch and is scored against the clean x."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=mixed):
         if lmbda is None:
             out, bits = model(x if noisy is None else noisy), None
         else:
-            out, bits = model.rate_distortion(x)
+            out, bits = model(x)
     loss = torch.mean((out.float() - x) ** 2)
     if bits is not None:
         loss = lmbda * 255**2 * loss + bits / (x.shape[0] * x.shape[-2] * x.shape[-1])
@@ -306,10 +329,6 @@ def _train(argv: list[str] | None) -> dict:
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if options["noise_sigma"] is not None and (options["family"] != "conv" or not 0 < options["noise_sigma"] <= 1):
         raise SystemExit("--noise-sigma trains a conv denoiser: give a conv model and 0 < σ ≤ 1")
-    if distributed and options["family"] == "codec":
-        # DistributedDataParallel synchronises gradients only through forward(), and a codec
-        # trains through rate_distortion(): run it in one process rather than train it wrong.
-        raise SystemExit("codec models train in one process (no torchrun): their fine-tunes take minutes")
     device = pick_device(args.device)
     if distributed:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -357,7 +376,7 @@ def _train(argv: list[str] | None) -> dict:
         step, elapsed, val_history = int(state["step"]), float(state["elapsed"]), json.loads(state["val_history"])
         extended_at = resumed_schedule(state, step, options)
         sampler.generator.manual_seed(options["seed"] + 1 + rank + 7919 * step)  # fresh, reproducible stream
-    trainee = DistributedDataParallel(model) if distributed else model
+    stepped = trainee(model, distributed)
 
     def save_checkpoint() -> None:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -389,7 +408,7 @@ def _train(argv: list[str] | None) -> dict:
         if options["noise_sigma"]:  # σ per image, uniform in [0, noise_sigma]
             sigma = torch.rand(batch, 1, 1, 1, generator=sampler.generator) * options["noise_sigma"]
             noisy = add_noise(x, sigma.to(device), sampler.generator)
-        loss = training_step(trainee, optimizer, x, mixed, lmbda, noisy)
+        loss = training_step(stepped, optimizer, x, mixed, lmbda, noisy)
         step += 1
         now = time.perf_counter()
         elapsed, started = elapsed + now - started, now

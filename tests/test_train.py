@@ -156,6 +156,16 @@ def test_two_process_gloo_ddp_smoke(image_folder, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     entry = pretrained.model_info("conv-c4", tmp_path)
     assert entry["training"]["processes"] == 2 and entry["training"]["images_seen"] == 8
+    # A codec fine-tune too (its rate term through the DDP-wrapped forward: tests/test_train_ddp.py).
+    codec = ["--id", "codec-c4", "--family", "codec", "--init-from", "conv-c4", "--lmbda", "0.01", "--model",
+             "hyper_channels=4", "--model", "hyper_width=8", "--data", str(image_folder), "--crop", "32", "--batch-size",
+             "2", "--steps", "2", "--val-every", "4", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "ck2.pt"),
+             "--no-progress", "--threads", "1", "--device", "cpu"]
+    result = subprocess.run([*cmd[:cmd.index("train") + 1], *codec], env=env, capture_output=True, text=True,
+                            timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    entry = pretrained.model_info("codec-c4", tmp_path)
+    assert entry["family"] == "codec" and entry["training"]["processes"] == 2 and entry["training"]["images_seen"] == 8
 
 
 def test_training_leaves_the_process_settings_as_it_found_them(image_folder, tmp_path):
