@@ -1,10 +1,10 @@
-"""What a model has to beat, with real bytes: JPEG, WebP, AVIF and JPEG XL through Pillow (the
-one table of codecs). The other baseline, block-PCA, is in `pca`.
+"""What a model has to beat, with real bytes: JPEG, WebP and AVIF through Pillow, JPEG XL
+through imagecodecs' libjxl (the one table of codecs). The other baseline, block-PCA, is in `pca`.
 
-Every codec writes a real file in memory and reads it back through the same Pillow plugin; its
-bytes are that file's length. A codec whose plugin is missing here (JPEG XL needs
-pillow-jxl-plugin; AVIF a Pillow built with it) is left out of CODECS, with the reason in
-UNAVAILABLE, so every table, chart and app tab that iterates CODECS skips it.
+Every codec writes a real file in memory and reads it back with the same library; its bytes
+are that file's length. A codec whose library is missing here (JPEG XL needs imagecodecs;
+AVIF a Pillow built with it) is left out of CODECS, with the reason in UNAVAILABLE, so every
+table, chart and app tab that iterates CODECS skips it.
 """
 
 from __future__ import annotations
@@ -21,51 +21,103 @@ from PIL import Image, features
 
 @dataclass(frozen=True)
 class Codec:
+    """One classical codec: how it is named and drawn, its settings, and how it codes. Images
+    are RGB uint8 (H, W, 3); quality is the codec's own 1…100 scale."""
     label: str  # the name people know it by
-    pillow_format: str  # Pillow's name for its encoder and decoder
     colour: str  # its colour in every chart
     marker: str  # its marker shape in matplotlib charts (charts tell codecs apart by shape, not colour only)
     symbol: str  # the same shape in plotly charts
     settings: str  # the encoder settings in words: printed beside every table and chart of it
     qualities: tuple[int, ...]  # its quality ladder: about 0.1–3 bpp on Kodak
-    options: dict = field(default_factory=dict)  # Pillow save() keywords besides quality
-    plugin: str | None = None  # the module that registers the format with Pillow (None: Pillow's own)
+    suffix: str  # its files' name ending, for downloads
+    module: str | None = None  # a module it needs beyond Pillow (None: Pillow's own)
     install: str = ""  # what to install when it is missing
 
-    def save_options(self, quality: int) -> dict:
-        """How to encode at `quality`: the keywords of Pillow's `Image.save`."""
-        return {"format": self.pillow_format, "quality": quality, **self.options}
+    def encode(self, image: np.ndarray, quality: int) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> np.ndarray:
+        raise NotImplementedError
+
+    def version(self) -> str:
+        """The library behind it, for the record of a measurement."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class PillowCodec(Codec):
+    pillow_format: str = ""  # Pillow's name for its encoder and decoder
+    feature: str = ""  # PIL.features name of the library behind it
+    options: dict = field(default_factory=dict)  # Pillow save() keywords besides quality
+
+    def encode(self, image: np.ndarray, quality: int) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format=self.pillow_format, quality=quality, **self.options)
+        return buffer.getvalue()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        with Image.open(io.BytesIO(data), formats=[self.pillow_format]) as decoded:
+            return np.array(decoded.convert("RGB"))  # writable: torch warns on read-only arrays
+
+    def version(self) -> str:
+        return f"{self.feature} {features.version(self.feature)}"
+
+
+@dataclass(frozen=True)
+class JpegXlCodec(Codec):
+    """libjxl through imagecodecs (BSD-3-Clause), lossy VarDCT at libjxl's quality scale."""
+    effort: int = 7
+
+    def encode(self, image: np.ndarray, quality: int) -> bytes:
+        import imagecodecs
+
+        return bytes(imagecodecs.jpegxl_encode(np.ascontiguousarray(image), level=quality, effort=self.effort))
+
+    def decode(self, data: bytes) -> np.ndarray:
+        import imagecodecs
+
+        pixels = imagecodecs.jpegxl_decode(data)
+        if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+            raise ValueError(f"a JPEG XL file of RGB uint8 was expected, got {pixels.dtype} {pixels.shape}")
+        return np.array(pixels)
+
+    def version(self) -> str:
+        import imagecodecs
+
+        try:
+            return f"{imagecodecs.jpegxl_version()} via imagecodecs {version('imagecodecs')}"
+        except PackageNotFoundError:
+            return imagecodecs.jpegxl_version()
 
 
 # The one table of codecs, in chart and table order. JPEG and WebP keep Pillow's defaults (the
 # settings every earlier result used); AVIF and JPEG XL use what a careful user would pick:
 # full-resolution chroma and libaom's default speed, libjxl's default effort.
 ALL_CODECS: dict[str, Codec] = {
-    "jpeg": Codec("JPEG", "JPEG", "#1f77b4", "s", "square", "4:2:0 chroma, standard Huffman tables (Pillow's defaults)",
-                  (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)),
-    "webp": Codec("WebP", "WEBP", "#2ca02c", "^", "triangle-up", "lossy, 4:2:0, method 4 (Pillow's defaults)",
-                  (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)),
-    "avif": Codec("AVIF", "AVIF", "#ff7f0e", "P", "cross", "4:4:4 chroma, libaom speed 6",
-                  (1, 10, 20, 30, 40, 45, 50, 55, 60, 70, 80, 90, 94),
-                  {"subsampling": "4:4:4", "speed": 6, "codec": "aom"}, install="pillow>=11.3, whose wheels have AVIF built in"),
-    "jxl": Codec("JPEG XL", "JXL", "#17becf", "X", "x", "lossy (VarDCT), effort 7",
-                 (1, 10, 20, 30, 40, 50, 60, 70, 80, 85, 90, 95), {"effort": 7}, plugin="pillow_jxl",
-                 install="pillow-jxl-plugin"),
+    "jpeg": PillowCodec("JPEG", "#1f77b4", "s", "square", "4:2:0 chroma, standard Huffman tables (Pillow's defaults)",
+                        (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95), ".jpg", pillow_format="JPEG",
+                        feature="libjpeg_turbo"),
+    "webp": PillowCodec("WebP", "#2ca02c", "^", "triangle-up", "lossy, 4:2:0, method 4 (Pillow's defaults)",
+                        (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95), ".webp", pillow_format="WEBP", feature="webp"),
+    "avif": PillowCodec("AVIF", "#ff7f0e", "P", "cross", "4:4:4 chroma, libaom speed 6",
+                        (1, 10, 20, 30, 40, 45, 50, 55, 60, 70, 80, 90, 94), ".avif",
+                        install="pillow>=11.3, whose wheels have AVIF built in", pillow_format="AVIF", feature="avif",
+                        options={"subsampling": "4:4:4", "speed": 6, "codec": "aom"}),
+    "jxl": JpegXlCodec("JPEG XL", "#17becf", "X", "x", "lossy (VarDCT), effort 7",
+                       (1, 10, 20, 30, 40, 50, 60, 70, 80, 85, 90, 95), ".jxl", module="imagecodecs",
+                       install="imagecodecs", effort=7),
 }
 CODEC_QUALITIES = ALL_CODECS["jpeg"].qualities  # JPEG's and WebP's ladder
 SEARCH_QUALITIES = (1, 95)  # best_within_bytes searches this range of every codec
 
 
 def unavailable_reason(codec: Codec) -> str | None:
-    """Why `codec` cannot run here ("JPEG XL unavailable: install pillow-jxl-plugin"), or None
-    when it encodes and decodes a tiny image through its plugin."""
+    """Why `codec` cannot run here ("JPEG XL unavailable: install imagecodecs"), or None when
+    it encodes and decodes a tiny image."""
     try:
-        if codec.plugin:
-            importlib.import_module(codec.plugin)
-        tiny = np.zeros((16, 16, 3), np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(tiny).save(buffer, **codec.save_options(codec.qualities[0]))
-        Image.open(io.BytesIO(buffer.getvalue()), formats=[codec.pillow_format]).load()
+        if codec.module:
+            importlib.import_module(codec.module)
+        codec.decode(codec.encode(np.zeros((16, 16, 3), np.uint8), codec.qualities[0]))
     except Exception as e:  # any failure, ImportError or a Pillow built without the encoder, means the same
         return f"{codec.label} unavailable: install {codec.install} ({type(e).__name__}: {e})"
     return None
@@ -75,24 +127,10 @@ UNAVAILABLE: dict[str, str] = {name: reason for name, c in ALL_CODECS.items() if
 CODECS: dict[str, Codec] = {name: c for name, c in ALL_CODECS.items() if name not in UNAVAILABLE}  # those that run here
 
 
-def encoder_version(codec: str) -> str:
-    """The library (and plugin) version behind `codec`, for the record of a measurement."""
-    if codec == "jxl":
-        try:
-            return f"libjxl via pillow-jxl-plugin {version('pillow-jxl-plugin')}"
-        except PackageNotFoundError:
-            return "pillow-jxl-plugin not installed"
-    if codec == "avif":
-        return f"libavif {features.version('avif')}"
-    if codec == "jpeg":
-        return f"libjpeg-turbo {features.version('libjpeg_turbo')}"
-    return f"libwebp {features.version('webp')}"
-
-
 def describe(codec: str) -> str:
-    """'AVIF: 4:4:4 chroma, libaom speed 6 (libavif 1.4.2)': what a chart or table prints."""
+    """'AVIF: 4:4:4 chroma, libaom speed 6 (avif 1.4.2)': what a chart or table prints."""
     c = ALL_CODECS[codec]
-    return f"{c.label}: {c.settings} ({encoder_version(codec)})"
+    return f"{c.label}: {c.settings} ({c.version()})"
 
 
 @dataclass
@@ -107,15 +145,12 @@ class Encoded:
 
 def encode(image: np.ndarray, codec: str, quality: int) -> bytes:
     """The codec's file of `image` (uint8 (H, W, 3)) at `quality`, with the settings of its row in CODECS."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, **CODECS[codec].save_options(quality))
-    return buffer.getvalue()
+    return CODECS[codec].encode(image, quality)
 
 
 def decode(data: bytes, codec: str) -> np.ndarray:
-    """A file of `codec`, read back through the same Pillow plugin that wrote it: uint8 (H, W, 3)."""
-    with Image.open(io.BytesIO(data), formats=[CODECS[codec].pillow_format]) as decoded:
-        return np.array(decoded.convert("RGB"))  # writable: torch warns on read-only arrays
+    """A file of `codec`, read back by the same library that wrote it: uint8 (H, W, 3)."""
+    return CODECS[codec].decode(data)
 
 
 def pillow_roundtrip(image: np.ndarray, codec: str, quality: int) -> Encoded:
