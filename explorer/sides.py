@@ -113,6 +113,7 @@ class Side:
     alt: str  # the picture's alt text
     suffix: str  # of the file a download writes: ".png", ".aez", ".jpg", …
     mime: str
+    file_words: str = ""  # what its download is
     note: str | None = None  # how it was chosen, in words ("the best JPEG within conv-c16's 12,345 B")
 
     def label(self, reference: Reference) -> str:
@@ -137,7 +138,8 @@ class Side:
 
 def original_side(image: np.ndarray, reference: Reference) -> Side:
     h, w = image.shape[:2]
-    return Side("Original", reference.num_bytes, None, f"The original image, {w}×{h} pixels", ".png", "image/png")
+    return Side("Original", reference.num_bytes, None, f"The original image, {w}×{h} pixels", ".png", "image/png",
+                "The pixels every side is scored against, as a lossless PNG")
 
 
 def model_side(analysis: Analysis) -> Side:
@@ -145,10 +147,13 @@ def model_side(analysis: Analysis) -> Side:
     download is the .aez file where there is one, else the reconstruction as PNG."""
     if analysis.file is not None:
         what, suffix, mime = f"Decoded from the {analysis.num_bytes:,} B .aez file", ".aez", "application/octet-stream"
+        file = f"The {analysis.num_bytes:,} B .aez file itself (the Files tab decodes it)"
     else:
         what, suffix, mime = "Reconstruction from the 8-bit latent", ".png", "image/png"
+        file = ("The reconstruction as a lossless PNG: this model writes no file of its own "
+                f"(its {analysis.num_bytes:,} B are the 8-bit latent, in the Files tab)")
     return Side(analysis.model_id, analysis.num_bytes, analysis.scores["psnr"],
-                f"{what} of {analysis.model_id}, {analysis.num_bytes:,} bytes", suffix, mime)
+                f"{what} of {analysis.model_id}, {analysis.num_bytes:,} bytes", suffix, mime, file)
 
 
 def codec_side(original: np.ndarray, encoded: Encoded, note: str | None = None) -> Side:
@@ -156,18 +161,19 @@ def codec_side(original: np.ndarray, encoded: Encoded, note: str | None = None) 
     name = CODECS[encoded.codec].label
     return Side(f"{name} q {encoded.quality}", encoded.num_bytes, score(original, encoded.decoded, full=False)["psnr"],
                 f"{name} file at quality {encoded.quality}, {encoded.num_bytes:,} bytes, decoded",
-                codec_suffix(encoded.codec), Image.MIME.get(CODECS[encoded.codec].pillow_format,
-                                                              "application/octet-stream"), note)
+                *codec_file_type(encoded.codec), f"The {name} file itself, {encoded.num_bytes:,} B", note)
 
 
 # ---------------------------------------------------------------------------------------
 # A codec's real file, for downloads
 
-def codec_suffix(codec: str) -> str:
-    """'.jpg', '.webp', '.avif', '.jxl': from the format's MIME type (any codec Pillow knows)."""
+def codec_file_type(codec: str) -> tuple[str, str]:
+    """(suffix, MIME type) of the codec's files, from what Pillow registers for its format:
+    ('.jpg', 'image/jpeg'), ('.webp', 'image/webp'), ('.avif', 'image/avif'), ('.jxl', 'image/jxl')."""
     Image.init()
     fmt = CODECS[codec].pillow_format
-    return mimetypes.guess_extension(Image.MIME.get(fmt, "")) or f".{fmt.lower()}"
+    mime = Image.MIME.get(fmt)
+    return (mimetypes.guess_extension(mime) if mime else None) or f".{fmt.lower()}", mime or "application/octet-stream"
 
 
 def codec_file(image: np.ndarray, codec: str, quality: int) -> bytes:

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from app_models import make_app_weights
 from autoencoder import baselines
 from autoencoder.data import decode_image, load_gallery_image
 from autoencoder.pipeline import Analysis
 from conftest import numpy_psnr, photo
 from explorer import report, sides
+import test_app
+from test_app import swipes
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 CODECS = sides.codecs_here()
+app_weights, app = test_app.app_weights, test_app.app  # the page on tiny weights (test_app's fixtures)
 
 
 # ---------------------------------------------------------------------------------------
@@ -63,12 +62,36 @@ def test_a_codec_side_states_its_file_s_bytes_psnr_and_size_change_as_numpy_comp
     facts = side.facts(upload)
     assert sides.change_text(100 * len(file) / 5000 - 100) + " against in.png" in facts
     assert sides.change_text(100 * len(file) / (48 * 64 * 3) - 100) + " against the raw pixels" in facts
-    assert side.suffix == sides.codec_suffix(codec) and side.suffix.startswith(".")
+    assert (side.suffix, side.mime) == sides.codec_file_type(codec) and side.suffix.startswith(".")
     assert Image.open(io.BytesIO(file)).format == baselines.CODECS[codec].pillow_format
 
 
-def test_file_suffixes_are_the_usual_ones():
-    assert [sides.codec_suffix(c) for c in ("jpeg", "webp")] == [".jpg", ".webp"]
+def test_file_types_are_the_usual_ones():
+    assert [sides.codec_file_type(c) for c in ("jpeg", "webp")] == [(".jpg", "image/jpeg"), (".webp", "image/webp")]
+
+
+@pytest.mark.parametrize("fmt, suffix", [("AVIF", ".avif"), ("JXL", ".jxl")])
+def test_a_codec_added_to_the_table_is_offered_with_its_own_file_type(monkeypatch, fmt, suffix):
+    if fmt == "JXL":
+        pytest.importorskip("pillow_jxl", reason="no JPEG XL plugin for Pillow here")
+    Image.init()
+    if fmt not in Image.SAVE:
+        pytest.skip(f"this Pillow cannot write {fmt}")
+    monkeypatch.setitem(baselines.CODECS, fmt.lower(), baselines.Codec(fmt, fmt, "#000000"))
+    assert fmt.lower() in sides.codecs_here()
+    assert sides.codec_file_type(fmt.lower()) == (suffix, f"image/{suffix[1:]}")
+    image = photo(32, 48, seed=1)
+    side = sides.codec_side(image, baselines.pillow_roundtrip(image, fmt.lower(), 50))
+    assert side.title == f"{fmt} q 50" and side.num_bytes == len(sides.codec_file(image, fmt.lower(), 50))
+
+
+def test_a_codec_s_own_quality_range_bounds_its_slider(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setitem(baselines.CODECS, "narrow", SimpleNamespace(label="N", pillow_format="WEBP",
+                                                                   quality_range=(10, 60)))
+    assert sides.quality_range("narrow") == (10, 60) and sides.default_quality("narrow") == 60
+    assert sides.quality_range("jpeg") == sides.QUALITY_RANGE and sides.default_quality("jpeg") == 75
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -115,23 +138,9 @@ def test_choices_start_with_what_a_first_visit_shows():
 # ---------------------------------------------------------------------------------------
 # The Swipe tab through the page
 
-@pytest.fixture(scope="module")
-def app_weights(tmp_path_factory) -> Path:
-    return make_app_weights(tmp_path_factory.mktemp("compare"))
-
-
-@pytest.fixture
-def app(app_weights, monkeypatch) -> AppTest:
-    monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(app_weights))
-    at = AppTest.from_file(APP, default_timeout=90).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def payload(at: AppTest) -> dict:
     assert not at.exception, [e.value for e in at.exception]
-    (shown,) = [json.loads(c.proto.json) for c in at.get("bidi_component")
-                if c.proto.component_name == "autoencoder_swipe"]
+    (shown,) = swipes(at)
     return shown
 
 

@@ -164,7 +164,7 @@ def show_swipe(analysis: pipeline.Analysis, card: report.ModelCard, pictures: di
         column.download_button(f"{one.side.title} ({one.side.suffix})", one.file,
                                file_name=report.file_stem(source_name, one.slug) + one.side.suffix,
                                mime=one.side.mime, key=f"download_{side}", on_click="ignore",
-                               icon=":material/download:")
+                               icon=":material/download:", help=one.side.file_words)
 
 
 def error_bar_html() -> str:
@@ -243,7 +243,7 @@ def show_equal_bytes(analysis: pipeline.Analysis, card: report.ModelCard, input_
             name, e = baselines.CODECS[codec].label, result.encoded
             rows.append((codec, name, e.decoded,
                          f"{name} quality {e.quality}: {e.num_bytes:,} B, {result.scores['psnr']:.2f} dB"))
-    columns = st.columns(3)
+    columns = st.columns(1 + len(results))  # the model, then every codec of the table
     for column, (what, name, image, caption) in zip(columns, rows):
         key = f"{input_key}/{what}/{budget}"
         show_png(column, shown_png(key, lambda: image), caption, caption)

@@ -121,12 +121,13 @@ export default function ({ parentElement, data }) {
     pointers.set(event.pointerId, [event.clientX, event.clientY]);
     frame.setPointerCapture(event.pointerId);
     if (pointers.size === 2) {
+      if (gesture?.kind === "split") range.value = gesture.from; // the first finger was a pinch's, not a swipe
       gesture = { kind: "pinch", ...pinchState(), s: view.s };
     } else if (pointers.size === 1) {
       const r = frame.getBoundingClientRect();
       const nearLine = Math.abs(p[0] - range.value / UNITS) * r.width <= HANDLE_PX;
       if (view.s === 1 || nearLine || event.target === handle || handle.contains(event.target)) {
-        gesture = { kind: "split" };
+        gesture = { kind: "split", from: range.value };
         splitAt(p[0]);
       } else {
         gesture = { kind: "pan", from: p, x: view.x, y: view.y };
@@ -185,8 +186,8 @@ export default function ({ parentElement, data }) {
   const onKey = (event) => {
     const v = Number(range.value);
     const step = event.shiftKey ? BIG_STEP : STEP;
-    const up = (n) => (Math.floor(v / n) + 1) * n; // to the next whole step: 50.3 % → 51 %
-    const down = (n) => (Math.ceil(v / n) - 1) * n;
+    const up = (n) => Math.round((v + n) / STEP) * STEP; // on whole percents: 50.3 % → 51 %, Shift → 60 %
+    const down = (n) => Math.round((v - n) / STEP) * STEP;
     const moves = {
       ArrowRight: up(step), ArrowUp: up(step), ArrowLeft: down(step), ArrowDown: down(step),
       PageUp: up(BIG_STEP), PageDown: down(BIG_STEP), Home: 0, End: UNITS,
