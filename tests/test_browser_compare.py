@@ -112,7 +112,7 @@ def test_both_sides_files_download(page, tmp_path):
     files = {}
     for name in ("Original (.png)", "(.jpg)"):
         with page.expect_download() as info:
-            page.locator("[data-testid=stDownloadButton] button").filter(has_text=name).click()
+            page.locator("[data-testid=stDownloadButton] button:visible").filter(has_text=name).click()
         download = info.value
         files[name] = (download.suggested_filename, (tmp_path / download.suggested_filename))
         download.save_as(files[name][1])

@@ -140,8 +140,9 @@ export default function ({ parentElement, data }) {
   const onMove = (event) => {
     const p = where(event);
     if (!pointers.has(event.pointerId)) {
-      // A mouse over the picture at 1× moves the split without a press.
-      if (event.pointerType === "mouse" && view.s === 1 && pointers.size === 0) splitAt(p[0]);
+      // A mouse over the picture at 1× moves the split without a press (not over the zoom buttons).
+      const free = pointers.size === 0 && !event.target.closest(".swipe-tools");
+      if (event.pointerType === "mouse" && view.s === 1 && free) splitAt(p[0]);
       return;
     }
     pointers.set(event.pointerId, [event.clientX, event.clientY]);
