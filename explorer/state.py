@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 import autoencoder
-from autoencoder import pipeline, uses
+from autoencoder import baselines, pipeline, uses
 from autoencoder.data import center_square, load_gallery_image
 from autoencoder.pretrained import weights_dir
 from explorer import report, views
@@ -115,6 +115,12 @@ def uploaded_image(file_id: str, _data: bytes) -> report.Upload:
 @st.cache_data(max_entries=24, ttl=RESULT_TTL, show_spinner="Encoding the same bytes as JPEG and WebP…")
 def equal_bytes_of(input_key: str, budget: int, codec: str, _image: np.ndarray) -> report.EqualBytes:
     return report.equal_bytes(_image, budget, codec)
+
+
+@st.cache_data(max_entries=24, ttl=RESULT_TTL, show_spinner="Encoding…")
+def codec_at_quality(input_key: str, codec: str, quality: int, _image: np.ndarray) -> baselines.Encoded:
+    """One codec file of the image at one quality (a swipe side's quality slider)."""
+    return baselines.pillow_roundtrip(_image, codec, quality)
 
 
 @st.cache_data(max_entries=64, ttl=RESULT_TTL, show_spinner=False)

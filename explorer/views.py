@@ -290,9 +290,9 @@ def data_uri(png: bytes) -> str:
 
 def swipe_payload(left: bytes, right: bytes, left_label: str, right_label: str, *,
                   left_alt: str, right_alt: str, max_height: str = "75vh",
-                  hint: str = "Move the pointer across the picture (or focus it and use the arrow keys) "
-                              "to move the split.") -> dict:
-    """What autoencoder/web/swipe.js draws: two PNG files of one size (`display_png`:
+                  hint: str = "Move the pointer to move the split (keys: arrows 1 %, Shift 10 %). Wheel, pinch or "
+                              "+ − zoom both sides together; drag to pan when zoomed.") -> dict:
+    """What explorer/web/swipe.js draws: two PNG files of one size (`display_png`:
     lossless, drawn with crisp pixels when enlarged) as data URIs, their labels and alt texts,
     and the tallest the frame may be on screen (a CSS length: the presentation view keeps it
     inside one projector screen)."""

@@ -86,7 +86,7 @@ def test_default_page_shows_a_gallery_image_through_the_middle_conv_model(app):
     assert not app.error
     assert original_size(app) == "512×512"  # the astronaut: never an empty page
     (shown,) = swipes(app)
-    assert shown["left_label"] == "Original" and shown["right_label"].startswith("conv-c16 · ")
+    assert shown["left_label"].startswith("Original · ") and shown["right_label"].startswith("conv-c16 · ")
     assert shown["left"].startswith("data:image/png;base64,") and shown["left"] != shown["right"]
     slider = app.select_slider(key="model_conv")
     assert slider.options == ["conv-c16 · 12×", "conv-c4 · 48×"]

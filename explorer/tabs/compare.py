@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 
+import autoencoder
 from autoencoder import baselines, pipeline
-from explorer import report, views
-from explorer.state import equal_bytes_of, shown_png
+from autoencoder.data import ImageError
+from explorer import report, sides, views
+from explorer.state import (
+    codec_at_quality,
+    equal_bytes_of,
+    shown_analysis,
+    shown_png,
+    uploaded_image,
+)
 from explorer.widgets import show_png, zoom_settings, zoom_ui
 
 # The picture under the title, slider and tabs (about 290 px on a 1280×800 screen), hint included.
@@ -33,15 +43,128 @@ def reconstruction_name(analysis: pipeline.Analysis) -> str:
             else "Reconstruction from the 8-bit latent")
 
 
+SIDE_DEFAULTS = {"left": sides.ORIGINAL, "right": sides.CURRENT}  # a first visit: original | the slider's model
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One side as the page shows it: its numbers and words, its picture and its file."""
+    side: sides.Side
+    picture: Callable[[], bytes]  # views.display_png of what it shows
+    file: Callable[[], bytes]  # what its download writes
+    slug: str  # the file name's part that says what it is
+    analysis: pipeline.Analysis | None = None  # a model side's result
+
+
+def shown_source(image: np.ndarray) -> tuple[str, tuple[str, int] | None]:
+    """The name files are named after, and (name, bytes) of the uploaded file when `image` is
+    exactly its pixels (not cut to the model's size nor replaced by a gallery photo)."""
+    upload = st.session_state.get("upload")
+    if st.session_state.get("source") == "upload" and upload is not None:
+        try:
+            decoded = uploaded_image(upload.file_id, upload.getvalue())
+        except ImageError:  # refused: the page shows the last gallery photo instead
+            pass
+        else:
+            exact = decoded.size == (image.shape[1], image.shape[0]) and np.array_equal(decoded.image, image)
+            return upload.name, (upload.name, upload.size) if exact else None
+    return st.session_state.get("gallery", report.DEFAULT_IMAGE), None
+
+
+def choice_words(choice: str, card: report.ModelCard) -> str:
+    if choice == sides.ORIGINAL:
+        return "Original"
+    if choice == sides.CURRENT:
+        return f"The slider's model ({card.id})"
+    if choice.startswith(sides.MODEL):
+        return f"Model · {choice.removeprefix(sides.MODEL)}"
+    return f"Codec · {baselines.CODECS[choice.removeprefix(sides.CODEC)].label}"
+
+
+def model_shown(analysis: pipeline.Analysis, picture: Callable[[], bytes]) -> Shown:
+    file = (lambda: analysis.file) if analysis.file is not None else (lambda: report.png_bytes(analysis.reconstruction))
+    return Shown(sides.model_side(analysis), picture, file, analysis.model_id, analysis)
+
+
+def other_model(choice: str, analysis: pipeline.Analysis, card: report.ModelCard, picture: Callable[[], bytes],
+                models: dict[str, report.ModelCard], input_key: str, where) -> Shown:
+    """A model side: the slider's model as the page ran it, or another one on the same pixels
+    (the app's shared store: its neighbours may be computed already)."""
+    other = models.get(choice.removeprefix(sides.MODEL)) if choice.startswith(sides.MODEL) else card
+    if other is not None and other.id != card.id:
+        try:
+            shown = shown_analysis(other, input_key, analysis.original)
+            return model_shown(shown.analysis, lambda: shown.reconstruction_png)
+        except autoencoder.WeightsError as e:
+            where.warning(f"{other.id} cannot be loaded ({e}); showing {card.id}.", icon=":material/warning:")
+    return model_shown(analysis, picture)
+
+
+def codec_shown(side: str, codec: str, image: np.ndarray, input_key: str, against: pipeline.Analysis,
+                where) -> Shown:
+    """A codec side: its controls (same bytes as `against`, or a quality) in `where`, and its file."""
+    name = baselines.CODECS[codec].label
+    mode = where.radio(f"{name} on the {side}", ("bytes", "quality"), key=f"side_{side}_mode", horizontal=True,
+                       label_visibility="collapsed",
+                       format_func=lambda m: f"Same bytes as {against.model_id}" if m == "bytes" else "Quality")
+    low, high = sides.quality_range(codec)
+    note = None
+    if mode == "quality":
+        quality = where.slider(f"{name} quality", low, high, sides.default_quality(codec), key=f"side_{side}_{codec}_q")
+        encoded = codec_at_quality(input_key, codec, quality, image)
+    else:
+        within = equal_bytes_of(input_key, against.num_bytes, codec, image)
+        encoded = within.encoded or codec_at_quality(input_key, codec, low, image)
+        note = (f"The best {name} file within {against.model_id}'s {against.num_bytes:,} B" if within.encoded else
+                f"No {name} file fits in {against.num_bytes:,} B: even quality {low}, shown, takes {encoded.num_bytes:,} B")
+    return Shown(sides.codec_side(image, encoded, note),
+                 lambda: shown_png(f"{input_key}/{codec}/q{encoded.quality}", lambda: encoded.decoded),
+                 lambda: sides.codec_file(image, codec, encoded.quality), f"{codec}-q{encoded.quality}")
+
+
+@st.fragment
 def show_swipe(analysis: pipeline.Analysis, card: report.ModelCard, pictures: dict[str, Callable[[], bytes]],
                presenting: bool) -> None:
-    h, w = analysis.original.shape[:2]
-    swipe(key="swipe_main", data=views.swipe_payload(
-        pictures["original"](), pictures["reconstruction"](),
-        "Original", f"{card.id} · {analysis.scores['psnr']:.2f} dB",
-        left_alt=f"The original image, {w}×{h} pixels",
-        right_alt=f"{reconstruction_name(analysis)} of {card.id}, {analysis.num_bytes:,} bytes",
-        max_height=PRESENTATION_SWIPE_HEIGHT if presenting else "75vh"))
+    """The swipe, then one control per side (the original, any model that takes these pixels, or a
+    codec at the same bytes or a quality) with its numbers and its file. Reruns alone when a side moves."""
+    image = analysis.original
+    h, w = image.shape[:2]
+    input_key = report.image_key(image)
+    broken = st.session_state.get("broken_models", {})
+    models = {c.id: c for c in report.model_cards() if c.id not in broken and sides.fits(c, h, w)}
+    options = sides.choices(models, sides.codecs_here())
+    source_name, upload = shown_source(image)
+    reference = sides.reference_of(image, upload)
+    frame = st.container()
+    columns = dict(zip(SIDE_DEFAULTS, st.columns(2)))
+    chosen = {side: columns[side].selectbox(f"{side.title()} side", options, index=options.index(default),
+                                            key=f"side_{side}", format_func=lambda c: choice_words(c, card))
+              for side, default in SIDE_DEFAULTS.items()}
+    # Models first: a codec side at the same bytes matches the model on the other side, if there is one.
+    shown = {side: other_model(choice, analysis, card, pictures["reconstruction"], models, input_key, columns[side])
+             for side, choice in chosen.items() if choice == sides.CURRENT or choice.startswith(sides.MODEL)}
+    for side, choice in chosen.items():
+        if choice == sides.ORIGINAL:
+            shown[side] = Shown(sides.original_side(image, reference), pictures["original"],
+                                lambda: report.png_bytes(image), "original")
+        elif choice.startswith(sides.CODEC):
+            other = shown.get("right" if side == "left" else "left")
+            shown[side] = codec_shown(side, choice.removeprefix(sides.CODEC), image, input_key,
+                                      other.analysis if other and other.analysis else analysis,
+                                      columns[side])
+    left, right = shown["left"], shown["right"]
+    with frame:
+        swipe(key="swipe_main", data=views.swipe_payload(
+            left.picture(), right.picture(), left.side.label(reference), right.side.label(reference),
+            left_alt=left.side.alt, right_alt=right.side.alt,
+            max_height=PRESENTATION_SWIPE_HEIGHT if presenting else "75vh"))
+    for side, column in columns.items():
+        one = shown[side]
+        column.caption(one.side.facts(reference) + (f". {one.side.note}." if one.side.note else ""))
+        column.download_button(f"{one.side.title} ({one.side.suffix})", one.file,
+                               file_name=report.file_stem(source_name, one.slug) + one.side.suffix,
+                               mime=one.side.mime, key=f"download_{side}", on_click="ignore",
+                               icon=":material/download:", help=one.side.file_words)
 
 
 def error_bar_html() -> str:
@@ -120,7 +243,7 @@ def show_equal_bytes(analysis: pipeline.Analysis, card: report.ModelCard, input_
             name, e = baselines.CODECS[codec].label, result.encoded
             rows.append((codec, name, e.decoded,
                          f"{name} quality {e.quality}: {e.num_bytes:,} B, {result.scores['psnr']:.2f} dB"))
-    columns = st.columns(3)
+    columns = st.columns(1 + len(results))  # the model, then every codec of the table
     for column, (what, name, image, caption) in zip(columns, rows):
         key = f"{input_key}/{what}/{budget}"
         show_png(column, shown_png(key, lambda: image), caption, caption)
