@@ -30,6 +30,7 @@ class Codec:
     settings: str  # the encoder settings in words: printed beside every table and chart of it
     qualities: tuple[int, ...]  # its quality ladder: about 0.1–3 bpp on Kodak
     suffix: str  # its files' name ending, for downloads
+    mime: str  # its files' media type
     module: str | None = None  # a module it needs beyond Pillow (None: Pillow's own)
     install: str = ""  # what to install when it is missing
 
@@ -95,16 +96,17 @@ class JpegXlCodec(Codec):
 # full-resolution chroma and libaom's default speed, libjxl's default effort.
 ALL_CODECS: dict[str, Codec] = {
     "jpeg": PillowCodec("JPEG", "#1f77b4", "s", "square", "4:2:0 chroma, standard Huffman tables (Pillow's defaults)",
-                        (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95), ".jpg", pillow_format="JPEG",
+                        (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95), ".jpg", "image/jpeg", pillow_format="JPEG",
                         feature="libjpeg_turbo"),
     "webp": PillowCodec("WebP", "#2ca02c", "^", "triangle-up", "lossy, 4:2:0, method 4 (Pillow's defaults)",
-                        (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95), ".webp", pillow_format="WEBP", feature="webp"),
+                        (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95), ".webp", "image/webp", pillow_format="WEBP",
+                        feature="webp"),
     "avif": PillowCodec("AVIF", "#ff7f0e", "P", "cross", "4:4:4 chroma, libaom speed 6",
-                        (1, 10, 20, 30, 40, 45, 50, 55, 60, 70, 80, 90, 94), ".avif",
+                        (1, 10, 20, 30, 40, 45, 50, 55, 60, 70, 80, 90, 94), ".avif", "image/avif",
                         install="pillow>=11.3, whose wheels have AVIF built in", pillow_format="AVIF", feature="avif",
                         options={"subsampling": "4:4:4", "speed": 6, "codec": "aom"}),
     "jxl": JpegXlCodec("JPEG XL", "#17becf", "X", "x", "lossy (VarDCT), effort 7",
-                       (1, 10, 20, 30, 40, 50, 60, 70, 80, 85, 90, 95), ".jxl", module="imagecodecs",
+                       (1, 10, 20, 30, 40, 50, 60, 70, 80, 85, 90, 95), ".jxl", "image/jxl", module="imagecodecs",
                        install="imagecodecs", effort=7),
 }
 CODEC_QUALITIES = ALL_CODECS["jpeg"].qualities  # JPEG's and WebP's ladder
@@ -139,6 +141,7 @@ class Encoded:
     quality: int
     num_bytes: int
     decoded: np.ndarray  # uint8 (H, W, 3)
+    data: bytes = b""  # the file itself (num_bytes long)
     encode_s: float = 0.0  # wall seconds of Pillow's save, then of its open and decode
     decode_s: float = 0.0
 
@@ -159,7 +162,7 @@ def pillow_roundtrip(image: np.ndarray, codec: str, quality: int) -> Encoded:
     data = encode(image, codec, quality)
     encoded = time.perf_counter()
     pixels = decode(data, codec)
-    return Encoded(codec, quality, len(data), pixels, encoded - started, time.perf_counter() - encoded)
+    return Encoded(codec, quality, len(data), pixels, data, encoded - started, time.perf_counter() - encoded)
 
 
 def codec_ladder(image: np.ndarray, codec: str, qualities=None) -> list[Encoded]:

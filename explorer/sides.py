@@ -10,32 +10,22 @@ slider's model), "model:<id>" or "codec:<key of baselines.CODECS>".
 
 from __future__ import annotations
 
-import io
 import math
-import mimetypes
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
-from autoencoder.baselines import CODECS, Encoded
+from autoencoder.baselines import CODECS, SEARCH_QUALITIES, Encoded
 from autoencoder.pipeline import TILE, Analysis, score
 from explorer.report import RAW_BITS_PER_PIXEL, ModelCard
 
 ORIGINAL, CURRENT, MODEL, CODEC = "original", "current", "model:", "codec:"
 DEFAULT_QUALITY = 75  # a codec side's quality until its slider moves (Squoosh starts JPEG and WebP here too)
-QUALITY_RANGE = (1, 95)  # baselines.best_within_bytes searches these; a codec may name its own (quality_range)
 
 
 # ---------------------------------------------------------------------------------------
 # What a side can be
-
-def codecs_here() -> list[str]:
-    """The codecs of baselines.CODECS this Pillow can write (a new entry appears by itself)."""
-    Image.init()
-    return [key for key, codec in CODECS.items() if codec.pillow_format in Image.SAVE]
-
 
 def fits(card: ModelCard, height: int, width: int) -> bool:
     """Whether the model can code an image of this size as it is: conv and codec models take any
@@ -47,12 +37,8 @@ def choices(model_ids: Iterable[str], codecs: Iterable[str]) -> list[str]:
     return [ORIGINAL, CURRENT, *(MODEL + m for m in model_ids), *(CODEC + c for c in codecs)]
 
 
-def quality_range(codec: str) -> tuple[int, int]:
-    return tuple(getattr(CODECS[codec], "quality_range", None) or QUALITY_RANGE)
-
-
-def default_quality(codec: str) -> int:
-    low, high = quality_range(codec)
+def default_quality() -> int:
+    low, high = SEARCH_QUALITIES
     return min(max(DEFAULT_QUALITY, low), high)
 
 
@@ -161,24 +147,5 @@ def codec_side(original: np.ndarray, encoded: Encoded, note: str | None = None) 
     name = CODECS[encoded.codec].label
     return Side(f"{name} q {encoded.quality}", encoded.num_bytes, score(original, encoded.decoded, full=False)["psnr"],
                 f"{name} file at quality {encoded.quality}, {encoded.num_bytes:,} bytes, decoded",
-                *codec_file_type(encoded.codec), f"The {name} file itself, {encoded.num_bytes:,} B", note)
-
-
-# ---------------------------------------------------------------------------------------
-# A codec's real file, for downloads
-
-def codec_file_type(codec: str) -> tuple[str, str]:
-    """(suffix, MIME type) of the codec's files, from what Pillow registers for its format:
-    ('.jpg', 'image/jpeg'), ('.webp', 'image/webp'), ('.avif', 'image/avif'), ('.jxl', 'image/jxl')."""
-    Image.init()
-    fmt = CODECS[codec].pillow_format
-    mime = Image.MIME.get(fmt)
-    return (mimetypes.guess_extension(mime) if mime else None) or f".{fmt.lower()}", mime or "application/octet-stream"
-
-
-def codec_file(image: np.ndarray, codec: str, quality: int) -> bytes:
-    """The file baselines.pillow_roundtrip measures and decodes, as bytes to download (Pillow's
-    encoders are deterministic: tests check it is the same size and decodes to the same pixels)."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format=CODECS[codec].pillow_format, quality=quality)
-    return buffer.getvalue()
+                CODECS[encoded.codec].suffix, CODECS[encoded.codec].mime, f"The {name} file itself, {encoded.num_bytes:,} B",
+                note)

@@ -107,10 +107,10 @@ def codec_shown(side: str, codec: str, image: np.ndarray, input_key: str, agains
     mode = where.radio(f"{name} on the {side}", ("bytes", "quality"), key=f"side_{side}_mode", horizontal=True,
                        label_visibility="collapsed",
                        format_func=lambda m: f"Same bytes as {against.model_id}" if m == "bytes" else "Quality")
-    low, high = sides.quality_range(codec)
+    low, high = baselines.SEARCH_QUALITIES
     note = None
     if mode == "quality":
-        quality = where.slider(f"{name} quality", low, high, sides.default_quality(codec), key=f"side_{side}_{codec}_q")
+        quality = where.slider(f"{name} quality", low, high, sides.default_quality(), key=f"side_{side}_{codec}_q")
         encoded = codec_at_quality(input_key, codec, quality, image)
     else:
         within = equal_bytes_of(input_key, against.num_bytes, codec, image)
@@ -119,7 +119,7 @@ def codec_shown(side: str, codec: str, image: np.ndarray, input_key: str, agains
                 f"No {name} file fits in {against.num_bytes:,} B: even quality {low}, shown, takes {encoded.num_bytes:,} B")
     return Shown(sides.codec_side(image, encoded, note),
                  lambda: shown_png(f"{input_key}/{codec}/q{encoded.quality}", lambda: encoded.decoded),
-                 lambda: sides.codec_file(image, codec, encoded.quality), f"{codec}-q{encoded.quality}")
+                 lambda: encoded.data, f"{codec}-q{encoded.quality}")
 
 
 @st.fragment
@@ -132,7 +132,7 @@ def show_swipe(analysis: pipeline.Analysis, card: report.ModelCard, pictures: di
     input_key = report.image_key(image)
     broken = st.session_state.get("broken_models", {})
     models = {c.id: c for c in report.model_cards() if c.id not in broken and sides.fits(c, h, w)}
-    options = sides.choices(models, sides.codecs_here())
+    options = sides.choices(models, baselines.CODECS)
     source_name, upload = shown_source(image)
     reference = sides.reference_of(image, upload)
     frame = st.container()
