@@ -296,30 +296,38 @@ def codec_tables(results: dict) -> list[str]:
         lines.append(f"| {row['id']} | {row['prior']} | {row['lmbda']} | {row['bpp']:.3f} | {row['bpp_estimated']:.3f} | "
                      f"{gap:+.1f} % | {row['psnr']:.2f} | {_fmt(row['ms_ssim'], 4)} | "
                      + "".join(f"{versus(curves[c], row)} | " for c in names) + f"{row['decode_s']:.2f} |")
-    ladder = ladder_curve(results)
-    if len(ladder) < 2 or not names:
+    bd = bd_rate_table(results)
+    if not bd:
         return lines
-
-    def pct(value):
-        return "–" if value is None else f"{value:+.1f} %"
-
-    def bd_rates(points, skip=None):
-        return "".join(f" {'–' if c == skip else pct(metrics.bd_rate(points, curves[c]))} |" for c in names)
-
     lines += ["", "BD-rate (bits needed for the same PSNR, over the PSNR range both curves cover; negative: fewer) "
-              "against this run's Pillow codecs:", "",
-              "| curve |" + "".join(f" BD-rate vs {labels[c]} |" for c in names), "|---|" + "---|" * len(names),
-              f"| codec ladder (hyperprior, this repo) |{bd_rates(ladder)}"]
-    for curve in published_curves():
-        lines.append(f"| {curve['name']}, published |{bd_rates(list(zip(curve['bpp'], curve['psnr'])))}")
-    for c in names:
-        lines.append(f"| Pillow {labels[c]}, measured |{bd_rates(curves[c], skip=c)}")
+              "against this run's Pillow codecs:", "", *bd]
     lines += ["", f"The codec ladder's smallest / mean PSNR gain at equal bpp on {GAIN_RANGE[0]}–{GAIN_RANGE[1]} bpp:", "",
               "| against | gain, min / mean |", "|---|---|"]
     for c in names:
         g = gain_over(results, c)
         lines.append(f"| {labels[c]} | {'–' if g is None else f'{g[0]:+.2f} / {g[1]:+.2f} dB'} |")
     return lines
+
+
+def bd_rate_table(results: dict) -> list[str]:
+    """The codec ladder, the published curves and each measured codec against every measured
+    codec, as BD-rates (Markdown rows; none without a ladder of two models and a codec)."""
+    names = baseline_names(results)
+    curves = {c: _curve(results[c]) for c in names}
+    ladder = ladder_curve(results)
+    if len(ladder) < 2 or not names:
+        return []
+
+    def bd_rates(points, skip=None):
+        cells = ("–" if c == skip or (v := metrics.bd_rate(points, curves[c])) is None else f"{v:+.1f} %"
+                 for c in names)
+        return "".join(f" {cell} |" for cell in cells)
+
+    lines = ["| curve |" + "".join(f" BD-rate vs {ALL_CODECS[c].label} |" for c in names), "|---|" + "---|" * len(names),
+             f"| codec ladder (hyperprior, this repo) |{bd_rates(ladder)}"]
+    lines += [f"| {curve['name']}, published |{bd_rates(list(zip(curve['bpp'], curve['psnr'])))}"
+              for curve in published_curves()]
+    return lines + [f"| Pillow {ALL_CODECS[c].label}, measured |{bd_rates(curves[c], skip=c)}" for c in names]
 
 
 PUBLISHED_COLOURS = ("#8c564b", "#e377c2", "#bcbd22", "#9467bd", "#7f7f7f")  # none of the codecs' colours
@@ -408,7 +416,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", type=Path, help="write the results here (the app plots them)")
     p.add_argument("--markdown", type=Path, help="write the Markdown tables here")
     p.add_argument("--chart", type=Path, help="write the rate–distortion chart (PNG) here (needs codec models)")
-    p.add_argument("--readme", type=Path, help="replace the results section of this README")
+    p.add_argument("--readme", type=Path, help="replace the results and training sections of this Markdown page")
+    p.add_argument("--summary", type=Path, help="replace the summary section (the BD-rate table) of this README")
     p.add_argument("--update-manifest", action="store_true", help="store each model's scores in the manifest")
     p.add_argument("--threads", type=int)
     args = p.parse_args(argv)
@@ -432,6 +441,8 @@ def main(argv: list[str] | None = None) -> dict:
         scored = {r["id"] for r in results["models"] + results["codecs"]}
         trained = [e for e in read_manifest()["models"] if e["id"] in scored]
         splice_readme(args.readme, "training", training_table(trained))
+    if args.summary and bd_rate_table(results):
+        splice_readme(args.summary, "summary", "\n".join(bd_rate_table(results)) + "\n")
     if args.update_manifest:
         name = Path(args.data).name + ("_held_out" if args.held_out else "")
         for row in results["models"] + results["codecs"]:

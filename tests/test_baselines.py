@@ -136,3 +136,14 @@ def test_the_chart_marks_each_codec_with_its_shape_and_prints_the_settings(tmp_p
     for codec in baselines.ALL_CODECS.values():
         assert drawn["lines"][f"Pillow {codec.label} (measured)"] == codec.marker
         assert codec.settings in drawn["text"]
+
+
+def test_the_readme_summary_is_the_results_page_s_bd_rate_table(tmp_path):
+    results = fake_results()
+    rows = evaluate.bd_rate_table(results)
+    assert rows and all(row in evaluate.markdown(results).split("\n") for row in rows)
+    assert len(rows) == 2 + 1 + len(evaluate.published_curves()) + len(baselines.ALL_CODECS)
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- summary:start -->\nold\n<!-- summary:end -->\nafter\n")
+    evaluate.splice_readme(readme, "summary", "\n".join(rows) + "\n")
+    assert readme.read_text() == "intro\n<!-- summary:start -->\n" + "\n".join(rows) + "\n<!-- summary:end -->\nafter\n"
