@@ -1,7 +1,7 @@
 """`python -m autoencoder eval --data DIR`: every model and every baseline on one folder.
 
     python -m autoencoder eval --data ../shared/data/kodak --json weights/kodak-eval.json \\
-        --markdown weights/kodak-results.md --readme docs/results.md --update-manifest
+        --markdown weights/kodak-results.md --readme docs/results.md --summary README.md --chart docs/kodak-rd.png --update-manifest
 
 Per image, at full resolution: conv models run on the whole image; dense models (64×64
 only) run on every 64×64 tile and the tiles are put back together, so both families are
