@@ -22,6 +22,7 @@ import autoencoder as ae
 from autoencoder import aez, codec, entropy, train
 from autoencoder.__main__ import main as cli
 from autoencoder.data import to_tensor
+from autoencoder.models import CodecConfig
 from conftest import REPO, write_images
 
 CODECS = {"codec-hp": "hyperprior", "codec-fp": "factorized"}
@@ -129,9 +130,9 @@ def test_factorized_density_is_a_distribution():
 
 @pytest.mark.parametrize("model_id", CODECS)
 def test_symbols_round_trip_bit_exactly(codecs, model_id):
-    model, _ = codec.load_codec(model_id)
+    model, sha = codec.load_codec(model_id)
     s = codec.symbols_of(model, picture())
-    back = codec.decode_streams(model, codec.encode_streams(model, s), 61, 83)
+    back = codec.decode_streams(model, aez.unpack(codec.compress(model, picture(), model_id, sha).data))
     assert torch.equal(back.y, s.y)
     if s.z is not None:
         assert torch.equal(back.z, s.z) and torch.equal(back.scale_index, s.scale_index)
@@ -151,7 +152,7 @@ def test_file_size_is_the_sum_of_its_parts(codecs, model_id):
     _, result = encoded(model_id)
     streams = len(result.stream_bytes)
     assert streams == (2 if CODECS[model_id] == "hyperprior" else 1)
-    assert len(result.data) == aez.header_bytes(model_id) + 4 * streams + sum(result.stream_bytes)
+    assert len(result.data) == aez.header_bytes(model_id, streams) + sum(result.stream_bytes)
 
 
 @pytest.mark.parametrize("model_id", CODECS)
@@ -185,7 +186,7 @@ import sys, autoencoder.aez as a, autoencoder.codec as c
 from test_codec import symbols_digest
 header = a.unpack(open(sys.argv[1], 'rb').read())
 model, _ = c.load_codec(header.model_id)
-print(symbols_digest(c.decode_streams(model, header.streams, header.height, header.width)))
+print(symbols_digest(c.decode_streams(model, header)))
 """
 
 
@@ -196,20 +197,23 @@ def symbols_digest(s: codec.Symbols) -> str:
     return hashlib.sha256(s.y.numpy().tobytes() + (b"" if s.z is None else s.z.numpy().tobytes())).hexdigest()
 
 
-def test_a_fresh_process_decodes_what_another_encoded(codecs, tmp_path):
-    """The encoder runs in one process with 1 thread, the decoder in another with 2."""
+@pytest.mark.parametrize("how", [["-m", "codec-hp"]])
+def test_a_fresh_process_decodes_what_another_encoded(codecs, tmp_path, how):
+    """The encoder (the CLI) runs in one process with 1 thread, the decoder in another with 2."""
     env = {"AUTOENCODER_WEIGHTS": str(codecs), "PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "PATH": "/usr/bin:/bin"}
     images = write_images(tmp_path / "in", 1, size=(83, 61))
     subprocess.run([sys.executable, "-c", "import torch, sys; torch.set_num_threads(1); "
                     "from autoencoder.__main__ import main; sys.exit(main(sys.argv[1:]))",
-                    "compress", str(images), "-m", "codec-hp", "-o", str(tmp_path / "out")],
+                    "compress", str(images), *how, "-o", str(tmp_path / "out")],
                    check=True, env=env, cwd=tmp_path)
     file = tmp_path / "out" / "000.aez"
+    step = aez.step_value(aez.unpack(file.read_bytes()).step)
+    assert (step == 1.0) == (how[0] == "-m")
     decoded = subprocess.run([sys.executable, "-c", "import torch; torch.set_num_threads(2)\n" + DECODE_ELSEWHERE,
                               str(file)], check=True, env=env, cwd=tmp_path, capture_output=True, text=True)
     model, _ = codec.load_codec("codec-hp")
     from autoencoder.data import decode_image
-    encoder_side = codec.symbols_of(model, to_tensor(decode_image(images / "000.png")))
+    encoder_side = codec.symbols_of(model, to_tensor(decode_image(images / "000.png")), step)
     assert decoded.stdout.strip() == symbols_digest(encoder_side)
 
 
@@ -270,18 +274,27 @@ MUTATIONS = st.lists(st.tuples(st.sampled_from(["flip", "set", "cut", "insert"])
                                st.integers(0, 255)), min_size=1, max_size=4)
 
 
+def _edit(b: bytearray, kind: str, at: int, value: int) -> None:
+    """One mutation of b, in place: at picks the place (and how many bytes delete and append take)."""
+    i = at % (len(b) + 1)
+    if kind == "flip" and i < len(b):
+        b[i] ^= 1 << (value % 8)
+    elif kind == "set" and i < len(b):
+        b[i] = value
+    elif kind == "cut":
+        del b[i:]
+    elif kind == "insert":
+        b[i:i] = bytes([value])
+    elif kind == "delete":
+        del b[i : i + 1 + at % 4]
+    elif kind == "append":
+        b += bytes([value]) * (1 + at % 8)
+
+
 def _mutate(data: bytes, steps) -> bytes:
     b = bytearray(data)
     for kind, at, value in steps:
-        i = at % (len(b) + 1)
-        if kind == "flip" and i < len(b):
-            b[i] ^= 1 << (value % 8)
-        elif kind == "set" and i < len(b):
-            b[i] = value
-        elif kind == "cut":
-            del b[i:]
-        elif kind == "insert":
-            b[i:i] = bytes([value])
+        _edit(b, kind, at, value)
     return bytes(b)
 
 
@@ -320,6 +333,167 @@ def test_mutated_files_are_refused_or_decoded_never_crash(codec_weights, monkeyp
 def test_thousands_of_mutated_files(codec_weights, monkeypatch):
     monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(codec_weights))
     _fuzz(codec_weights, 3000)
+
+
+# ---------------------------------------------------------------------------------------
+# Damaged streams (issue 22, item 5): past a valid CRC, a stream decodes to exactly the symbols
+# written or is refused
+
+def _restream(f: aez.AezFile, streams: list[bytes]) -> bytes:
+    """f with other streams: lengths and file CRC recomputed, the stored symbol checks kept."""
+    return aez.pack(aez.AezFile(f.model_id, f.weights_sha256, f.height, f.width, streams, f.step, f.symbol_checks))
+
+
+STREAM_MUTATIONS = st.lists(st.tuples(st.sampled_from(["flip", "set", "insert", "delete", "append", "cut"]),
+                                      st.integers(0, 1), st.integers(0, 10**6), st.integers(0, 255)),
+                            min_size=1, max_size=4)
+
+
+def _mutate_streams(streams: list[bytes], steps) -> list[bytes]:
+    out = [bytearray(s) for s in streams]
+    for kind, k, at, value in steps:
+        _edit(out[k % len(out)], kind, at, value)
+    return [bytes(b) for b in out]
+
+
+def test_damaged_streams_never_decode_to_another_picture(codec_weights, monkeypatch):
+    """10,000 files whose streams were changed and whose CRC was made valid again: each one is
+    refused (AezError, in the project's words) or decodes to exactly the original picture. A
+    tiny model and a 32×40 picture keep this to a few seconds."""
+    monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(codec_weights))
+    model, sha = codec.load_codec("codec-hp")
+    valid = codec.compress(model, picture(32, 40), "codec-hp", sha).data
+    f = aez.unpack(valid)
+    original = codec.decompress(valid, load=lambda _: (model, sha)).image
+    outcomes = {"refused": 0, "same picture": 0}
+
+    @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(STREAM_MUTATIONS)
+    def run(steps):
+        data = _restream(f, _mutate_streams(f.streams, steps))
+        try:
+            out = codec.decompress(data, load=lambda _: (model, sha))
+        except aez.AezError as e:
+            assert "damaged" in str(e) or "add up" in str(e), e
+            outcomes["refused"] += 1
+            return
+        assert torch.equal(out.image, original), f"a damaged file decoded to another picture: {steps}"
+        outcomes["same picture"] += 1
+
+    run()
+    assert outcomes["refused"] > 9_000, outcomes
+
+
+def test_each_kind_of_stream_damage_is_refused_in_words(codecs):
+    model, result = encoded("codec-hp")
+    f = aez.unpack(result.data)
+    z, y = f.streams
+    cases = {
+        "appended": (_restream(f, [z, y + b"\0\0\0\0"]), "appended bytes"),
+        "odd length": (_restream(f, [z, y + b"\0"]), "whole number of 32-bit words"),
+        "cut": (_restream(f, [z, y[:-4]]), "latent stream"),
+        "other symbols": (_restream(f, [z, y[:4] + bytes([y[4] ^ 1]) + y[5:]]), "latent stream"),
+        "other checks": (aez.pack(aez.AezFile(f.model_id, f.weights_sha256, f.height, f.width, f.streams, f.step,
+                                              [f.symbol_checks[0], f.symbol_checks[1] ^ 1])),
+                         "latent stream decodes to other symbols than were written"),
+    }
+    for name, (data, words) in cases.items():
+        with pytest.raises(aez.AezError, match=words):
+            codec.decompress(data)
+
+
+def _version_1(f: aez.AezFile) -> bytes:
+    """f as the version-1 format wrote it (no step, no symbol checks)."""
+    name = f.model_id.encode()
+    body = b"".join([aez.MAGIC, bytes([1, len(name)]), name, bytes.fromhex(f.weights_sha256),
+                     struct.pack("<IIB", f.height, f.width, len(f.streams)),
+                     *(struct.pack("<I", len(s)) for s in f.streams), *f.streams])
+    return _with_crc(body)
+
+
+@pytest.mark.parametrize("model_id", CODECS)
+def test_version_1_files_still_decode(codecs, model_id):
+    """Files written before the format carried steps and symbol checks keep opening (the trained
+    step, the same streams: the same picture)."""
+    _, result = encoded(model_id)
+    old = _version_1(aez.unpack(result.data))
+    out = codec.decompress(old)
+    assert out.header.version == 1 and out.header.symbol_checks is None
+    assert torch.equal(out.image, result.image)
+    damaged = aez.unpack(old)
+    with pytest.raises(aez.AezError, match="appended"):
+        codec.decompress(_version_1(aez.AezFile(damaged.model_id, damaged.weights_sha256, damaged.height,
+                                                damaged.width, [*damaged.streams[:-1], damaged.streams[-1] * 2])))
+
+
+def test_a_step_the_model_cannot_code_is_refused(codecs):
+    _, hp = encoded("codec-hp")
+    f = aez.unpack(hp.data)
+    with pytest.raises(aez.AezError, match="step 8 is outside"):
+        codec.decompress(aez.pack(aez.AezFile(f.model_id, f.weights_sha256, f.height, f.width, f.streams,
+                                              8 * aez.STEP_ONE, f.symbol_checks)))
+    _, fp = encoded("codec-fp")
+    f = aez.unpack(fp.data)
+    with pytest.raises(aez.AezError, match="factorized-prior model's file codes at step 1 only"):
+        codec.decompress(aez.pack(aez.AezFile(f.model_id, f.weights_sha256, f.height, f.width, f.streams,
+                                              2 * aez.STEP_ONE, f.symbol_checks)))
+
+
+# ---------------------------------------------------------------------------------------
+# Bounded decoding memory (issue 22, item 4): big images decode in tiles
+
+def random_codec(refine: bool = True) -> codec.CodecAutoencoder:
+    """A tiny hyperprior codec with every weight random (trained branches start at zero, which
+    would hide a tile margin that is too small), tabulated for coding."""
+    torch.manual_seed(0)
+    model = codec.CodecAutoencoder(CodecConfig(latent_channels=4, width=8, depth=1, linear_kernel=3,
+                                               refine_width=4 if refine else 0, refine_depth=1,
+                                               hyper_channels=4, hyper_width=8))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.05)
+    model.prepare_for_coding()
+    return model.eval()
+
+
+def test_hyper_synthesis_in_tiles_gives_exactly_the_whole_images_integers(monkeypatch):
+    model = random_codec()
+    z = torch.randint(-6, 7, (4, 5, 7), dtype=torch.int16)
+    whole = codec._hyper_params(model, z, 18, 26, step=5000)
+    assert whole[1].dtype == torch.uint8 and len(torch.unique(whole[1])) > 3  # the test sees many scales
+    for tile in (1, 2, 3):
+        tiled = codec._hyper_params(model, z, 18, 26, step=5000, tile=tile)
+        assert torch.equal(tiled[0], whole[0]) and torch.equal(tiled[1], whole[1]), tile
+    monkeypatch.setattr(codec, "HYPER_MARGIN", codec.HYPER_MARGIN - 1)  # no wider than it must be
+    assert not torch.equal(codec._hyper_params(model, z, 18, 26, step=5000, tile=1)[0], whole[0])
+
+
+@pytest.mark.parametrize("refine", [True, False])
+def test_decoding_in_tiles_gives_the_whole_images_pixels(refine):
+    model = random_codec(refine)
+    torch.manual_seed(1)
+    c, h, w = 4, 11, 14
+    s = codec.Symbols(torch.randint(-4, 5, (c, h, w), dtype=torch.int16), None, torch.randn(c, h, w), None, 1.25)
+    whole = codec.image_of(model, s, 85, 107)
+    assert whole.shape == (1, 3, 85, 107) and float(whole.std()) > 0.05
+    for tile in (1, 3, 5):
+        assert torch.allclose(codec.image_of(model, s, 85, 107, tile=tile), whole, atol=1e-5), tile
+    # the margins are no wider than they must be: one latent position (or the post-filter's pixels) short, tiles differ
+    latent, pixels = model.transform.decoder_reach()
+    for short in [(latent - 1, pixels)] + ([(latent, 0)] if refine else []):
+        model.transform.decoder_reach = lambda: short
+        assert not torch.allclose(codec.image_of(model, s, 85, 107, tile=3), whole, atol=1e-4), short
+
+
+def test_tiles_fit_the_memory_budget(codecs):
+    """The tile a model decodes at costs at most DECODE_TILE_BYTES by its per-pixel estimates."""
+    model, _ = codec.load_codec("codec-hp")
+    hyper, blocks, post = codec.decoder_bytes_per_pixel(model)
+    assert hyper > 0 and blocks > 0
+    small, big = codec._tile_side(20, 30, blocks * 64), codec._tile_side(2000, 3000, blocks * 64, margin=7)
+    assert small == 30  # one tile
+    assert 20 * 30 * blocks * 64 <= codec.WHOLE_IMAGE_BYTES < 2000 * 3000 * blocks * 64
+    assert (big + 14) ** 2 * blocks * 64 <= codec.DECODE_TILE_BYTES < (big + 15) ** 2 * blocks * 64
 
 
 # ---------------------------------------------------------------------------------------
@@ -417,11 +591,90 @@ def test_shipped_codecs_decode_in_a_fresh_process_what_this_one_encoded(tmp_path
     env = {"AUTOENCODER_WEIGHTS": str(SHIPPED), "PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "PATH": "/usr/bin:/bin"}
     for entry in shipped_codecs():
         model, sha = codec.load_codec(entry["id"])
-        file = tmp_path / f"{entry['id']}.aez"
-        file.write_bytes(codec.compress(model, x, entry["id"], sha).data)
-        decoded = subprocess.run([sys.executable, "-c", "import torch; torch.set_num_threads(1)\n" + DECODE_ELSEWHERE,
-                                  str(file)], check=True, env=env, cwd=tmp_path, capture_output=True, text=True)
-        assert decoded.stdout.strip() == symbols_digest(codec.symbols_of(model, x)), entry["id"]
+        for step in (1.0, 0.7, 1.6) if entry["prior"] == "hyperprior" else (1.0,):  # continuous rates too
+            file = tmp_path / f"{entry['id']}-{step}.aez"
+            file.write_bytes(codec.compress(model, x, entry["id"], sha, step=step).data)
+            decoded = subprocess.run([sys.executable, "-c", "import torch; torch.set_num_threads(1)\n" + DECODE_ELSEWHERE,
+                                      str(file)], check=True, env=env, cwd=tmp_path, capture_output=True, text=True)
+            assert decoded.stdout.strip() == symbols_digest(codec.symbols_of(model, x, step)), (entry["id"], step)
+
+
+STAGE_MEMORY = """
+import ctypes, json, sys, torch
+torch.set_num_threads(1)
+from autoencoder import codec
+libc = ctypes.CDLL("libc.so.6")
+def status(key):
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))
+side, out = 1024, {}
+with torch.no_grad():
+    for model_id in sys.argv[1:]:
+        model, _ = codec.load_codec(model_id)
+        c, n = model.config.latent_channels, model.config.hyper_channels
+        stages = {"blocks": lambda: model.decode_blocks(torch.randn(1, c, side // 8, side // 8)),
+                  "post": lambda: model.transform.post_filter(torch.rand(1, 3, side, side))}
+        if model.config.prior == "hyperprior":
+            stages["hyper"] = lambda: model.hyper_synthesis_int(torch.randint(-3, 4, (1, n, side // 32, side // 32)))
+        model.decode(torch.zeros(1, c, 8, 8))
+        for name, run in stages.items():
+            libc.malloc_trim(0)
+            open("/proc/self/clear_refs", "w").write("5")  # the peak resident memory starts again from now
+            before = status("VmRSS")
+            run()
+            out[f"{model_id} {name}"] = (status("VmHWM") - before) / side**2
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shipped_codecs() or not Path("/proc/self/clear_refs").exists(), reason="needs Linux and shipped codecs")
+def test_each_shipped_models_decoding_memory_per_pixel_is_within_its_estimate(monkeypatch):
+    """The bytes per pixel each decoding stage of each shipped model takes (peak resident memory in a
+    fresh process), against decoder_bytes_per_pixel, which sizes the tiles."""
+    env = {"AUTOENCODER_WEIGHTS": str(SHIPPED), "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    ids = [e["id"] for e in shipped_codecs()]
+    measured = json.loads(subprocess.run([sys.executable, "-c", STAGE_MEMORY, *ids], check=True, env=env,
+                                         capture_output=True, text=True).stdout)
+    monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(SHIPPED))
+    for model_id in ids:
+        estimate = dict(zip(("hyper", "blocks", "post"), codec.decoder_bytes_per_pixel(codec.load_codec(model_id)[0])))
+        for stage, value in estimate.items():
+            if f"{model_id} {stage}" in measured:
+                print(model_id, stage, round(measured[f"{model_id} {stage}"]), "bytes a pixel; estimate", round(value))
+                assert measured[f"{model_id} {stage}"] <= value, (model_id, stage)
+
+
+BIG_DECODE = """
+import sys, time, torch
+torch.set_num_threads(1)
+from autoencoder import aez, codec
+def status(key):  # VmHWM, not ru_maxrss: Linux carries the parent's peak into a child's ru_maxrss
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))
+data = open(sys.argv[1], "rb").read()
+model, sha = codec.load_codec(aez.unpack(data).model_id)
+model.decode(torch.zeros(1, model.config.latent_channels, 8, 8))
+before = status("VmRSS")
+start = time.perf_counter()
+image = codec.decompress(data, load=lambda _: (model, sha)).image
+print(status("VmHWM") - before, status("VmHWM"), time.perf_counter() - start, tuple(image.shape))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shipped_codecs(), reason="no codec models shipped")
+def test_the_largest_file_decodes_within_the_memory_bound(tmp_path, monkeypatch):
+    """Issue 22's small file with a huge decode: a flat 2828×2828 image (the header's 8-megapixel cap)
+    with the largest model was a 261 KB file whose decoding peaked at 4.35 GB. Decoding in tiles, it
+    takes under 0.45 GB above the loaded model (docs/aez-format.md)."""
+    monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(SHIPPED))
+    model, sha = codec.load_codec("codec-c64-hp")
+    file = tmp_path / "flat.aez"
+    file.write_bytes(codec.Encoding(model, torch.full((1, 3, 2828, 2828), 0.4), "codec-c64-hp", sha).file())
+    env = {"AUTOENCODER_WEIGHTS": str(SHIPPED), "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    added, peak, seconds, shape = subprocess.run([sys.executable, "-c", BIG_DECODE, str(file)], check=True, env=env,
+                                                 capture_output=True, text=True).stdout.split(maxsplit=3)
+    print(f"{file.stat().st_size:,} B file: +{int(added) / 1e6:.0f} MB, peak {int(peak) / 1e9:.2f} GB, {float(seconds):.1f} s")
+    assert shape.strip() == "(1, 3, 2828, 2828)" and int(added) < 450e6
 
 
 def test_bench_training_times_a_codec_config_against_its_own_target(codecs, tmp_path, capsys):
