@@ -1,6 +1,7 @@
 """`python -m autoencoder compress` and `decompress`: images ↔ `.aez` files with a codec model.
 
     python -m autoencoder compress photo.jpg holiday/ -m codec-c16-hp -o out/    # → out/*.aez
+    python -m autoencoder compress photo.jpg -o out/ --size 30KB      # or --bpp 0.5, or --quality 60
     python -m autoencoder decompress out/ -o decoded/ --reference holiday/      # → decoded/*.png
 
 Each file gets one line: bytes, bits per pixel and PSNR (compress: of the decoded file against
@@ -12,12 +13,13 @@ status is then 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
 from PIL import Image
 
-from . import aez, metrics
+from . import aez, metrics, rate
 from .codec import CodecError, compress, decompress, load_codec
 from .data import IMAGE_SUFFIXES, ImageError, decode_image, to_tensor, to_uint8
 from .pretrained import WeightsError, list_models, model_info
@@ -52,20 +54,40 @@ def _report(name: str, num_bytes: int, height: int, width: int, psnr: float | No
     return f"{name}: {num_bytes:,} bytes, {metrics.bits_per_pixel(num_bytes, height, width):.3f} bpp{quality}"
 
 
+def _size(text: str) -> int:
+    try:
+        return rate.parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def compress_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m autoencoder compress", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", type=Path, help="images, or folders of images")
-    p.add_argument("-m", "--model", required=True, help="a codec model id (see `list_models()`)")
+    p.add_argument("-m", "--model", help="a codec model id (see `list_models()`); with a target below, the "
+                   "step is searched within this model only")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder (or an .aez file for one image)")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--quality", type=float, help="0…100: a model and quantization step from the ladder, "
+                        "the same for every image (rate.py)")
+    goal.add_argument("--bpp", type=float, help="at most this many bits per pixel: the model and step that "
+                        "decode best within it")
+    goal.add_argument("--size", type=_size, help="at most this many bytes per file (4096, 30KB, 30KiB, "
+                        "1.5MB): the model and step that decode best within it")
     args = p.parse_args(argv)
+    targeted = any(v is not None for v in (args.quality, args.bpp, args.size))
+    if args.model is None and not targeted:
+        p.error("give a model (-m) or a target (--quality, --bpp or --size)")
     codecs = codec_models()
-    if args.model not in codecs:
+    load = functools.cache(load_codec)  # rate control loads each model once for all the files
+    if args.model is not None and args.model not in codecs:
         print(f"error: {args.model!r} is not a codec model; codec models: {', '.join(codecs) or 'none installed'}",
               file=sys.stderr)
         return 2
     try:
-        model, sha = load_codec(args.model)
+        if not targeted:
+            model, sha = load_codec(args.model)
     except (WeightsError, CodecError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -75,15 +97,23 @@ def compress_main(argv: list[str] | None = None) -> int:
         try:
             image = decode_image(path)
             x = to_tensor(image)
-            result = compress(model, x, args.model, sha)
-        except (ImageError, ValueError, OSError) as e:
+            if targeted:
+                chosen = rate.compress_to(x, target_bytes=args.size, bpp=args.bpp, quality=args.quality,
+                                          models=[args.model] if args.model else codecs, load=load)
+                result = chosen.compressed
+                if chosen.note:
+                    print(f"warning: {path}: {chosen.note}", file=sys.stderr)
+            else:
+                result = compress(model, x, args.model, sha)
+        except (ImageError, ValueError, OSError, WeightsError, CodecError) as e:
             print(f"error: {path}: {e}", file=sys.stderr)
             failed += 1
             continue
         target = _output(path, args.out, ".aez", len(files) == 1)
         target.write_bytes(result.data)
         psnr = float(metrics.psnr(to_tensor(to_uint8(result.image)), x))
-        print(_report(f"{path} → {target}", len(result.data), *image.shape[:2], psnr))
+        chosen_by = f" ({chosen.model_id}, step {chosen.step:g})" if targeted else ""
+        print(_report(f"{path} → {target}{chosen_by}", len(result.data), *image.shape[:2], psnr))
     return 2 if failed or not files else 0
 
 
