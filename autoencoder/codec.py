@@ -36,8 +36,8 @@ allocate is bounded by its pixel count (aez.MAX_CODEC_PIXELS) times a few bytes,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import constriction
 import numpy as np
@@ -254,7 +254,7 @@ def _decode(stream: bytes, plan, what: str, put: Callable[[int, np.ndarray], Non
         model = _categorical(table)
         try:
             chunk = decoder.decode(model, count)
-        except Exception:  # constriction refuses data it cannot decode (AssertionError, ValueError)
+        except Exception:  # noqa: BLE001 — constriction refuses data it cannot decode (AssertionError, ValueError)
             raise AezError(f"{damaged} does not decode") from None
         again.encode(chunk, model)
         put(i, (chunk - SUPPORT).astype(np.int16))
@@ -334,7 +334,6 @@ def decode_streams(model: CodecAutoencoder, f: aez.AezFile) -> Symbols:
         y[order[start : start + n]] = chunk
 
     _decode(f.streams[1], [(model.gaussian_table[k], n) for k, _, n in groups], names[1], put)
-    del order
     y = y.reshape(c, h, w)
     check(1, y)
     return Symbols(torch.from_numpy(y), z, mean, index, aez.step_value(f.step))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, write_images
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -23,7 +24,6 @@ from autoencoder import aez, codec, entropy, rate, train
 from autoencoder.__main__ import main as cli
 from autoencoder.data import to_tensor
 from autoencoder.models import CodecConfig
-from conftest import REPO, write_images
 
 CODECS = {"codec-hp": "hyperprior", "codec-fp": "factorized"}
 
@@ -385,7 +385,7 @@ def test_damaged_streams_never_decode_to_another_picture(codec_weights, monkeypa
 
 
 def test_each_kind_of_stream_damage_is_refused_in_words(codecs):
-    model, result = encoded("codec-hp")
+    _, result = encoded("codec-hp")
     f = aez.unpack(result.data)
     z, y = f.streams
     cases = {
@@ -397,7 +397,7 @@ def test_each_kind_of_stream_damage_is_refused_in_words(codecs):
                                               [f.symbol_checks[0], f.symbol_checks[1] ^ 1])),
                          "latent stream decodes to other symbols than were written"),
     }
-    for name, (data, words) in cases.items():
+    for data, words in cases.values():
         with pytest.raises(aez.AezError, match=words):
             codec.decompress(data)
 
@@ -481,14 +481,14 @@ def test_decoding_in_tiles_gives_the_whole_images_pixels(refine):
     # the margins are no wider than they must be: one latent position (or the post-filter's pixels) short, tiles differ
     latent, pixels = model.transform.decoder_reach()
     for short in [(latent - 1, pixels)] + ([(latent, 0)] if refine else []):
-        model.transform.decoder_reach = lambda: short
+        model.transform.decoder_reach = lambda short=short: short
         assert not torch.allclose(codec.image_of(model, s, 85, 107, tile=3), whole, atol=1e-4), short
 
 
 def test_tiles_fit_the_memory_budget(codecs):
     """The tile a model decodes at costs at most DECODE_TILE_BYTES by its per-pixel estimates."""
     model, _ = codec.load_codec("codec-hp")
-    hyper, blocks, post = codec.decoder_bytes_per_pixel(model)
+    hyper, blocks, _ = codec.decoder_bytes_per_pixel(model)
     assert hyper > 0 and blocks > 0
     small, big = codec._tile_side(20, 30, blocks * 64), codec._tile_side(2000, 3000, blocks * 64, margin=7)
     assert small == 30  # one tile
@@ -534,7 +534,7 @@ def calibrated(model_id: str = "codec-hp") -> tuple[codec.CodecAutoencoder, str]
 
 def test_size_targets_are_met_from_below(codecs):
     model, sha = calibrated()
-    load = lambda _: (model, sha)  # noqa: E731
+    load = lambda _: (model, sha)
     x = picture(128, 192)
     at_one = len(codec.compress(model, x, "codec-hp", sha).data)
     for target in (int(0.8 * at_one), at_one, int(1.3 * at_one)):
