@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, write_images
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -24,6 +23,7 @@ from autoencoder import aez, codec, entropy, rate, train
 from autoencoder.__main__ import main as cli
 from autoencoder.data import to_tensor
 from autoencoder.models import CodecConfig
+from conftest import REPO, write_images
 
 CODECS = {"codec-hp": "hyperprior", "codec-fp": "factorized"}
 
