@@ -1,25 +1,23 @@
 """The `.aez` file: a codec model's coded streams and everything needed to decode them.
 
-Layout (all integers little-endian):
+docs/aez-format.md describes the layout field by field and what each check does and does not
+protect. In short (all integers little-endian), format version 2:
 
-    offset  bytes  field
-    0       4      magic b"\\x89AEZ" (the high first byte catches text-mode transfers, as PNG's does)
-    4       1      format version (1)
-    5       1      n, the length of the model id (1…64)
-    6       n      model id, UTF-8 (e.g. "codec-c16-hp")
-    6+n     8      the first 8 bytes of the model's weights sha256
-    14+n    4      image height in pixels
-    18+n    4      image width in pixels
-    22+n    1      k, the number of coded streams (1…4)
-    23+n    4·k    each stream's length in bytes
-    …       …      the streams, one after another
-    end−4   4      CRC-32 of every byte before it
+    magic b"\\x89AEZ" · version (2) · model id (length byte, UTF-8) · 8 bytes of the weights'
+    sha256 · height, width · quantization step (uint16, Δ = step / 4096) · k streams · each
+    stream's length · each stream's symbol check · the streams · CRC-32 of every byte before it
+
+A stream's *symbol check* is the CRC-32 of the symbols it decodes to, seeded with the CRC-32
+of the header up to the stream count (so it covers the model, size and step as well): the
+file CRC catches damage in transit, the symbol checks catch a stream that decodes to other
+symbols (codec.py). Version 1 (no step, no symbol checks) is still read: files written before
+version 2 keep opening, with the weaker protection docs/aez-format.md states.
 
 Reading checks, in this order, and refuses with one `AezError` sentence: the size against
 the smallest possible file, the magic, the version, the CRC, the id, the image size (the same
-limits as any decoded image, and MAX_CODEC_PIXELS), the stream count and that the stream
-lengths add up to exactly the bytes present. Nothing is allocated from a header field before
-it has passed its check.
+limits as any decoded image, and MAX_CODEC_PIXELS), the step, the stream count and that the
+stream lengths add up to exactly the bytes present. Nothing is allocated from a header field
+before it has passed its check.
 """
 
 from __future__ import annotations
@@ -28,18 +26,25 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+import numpy as np
+
 from .data import ImageError, check_size
 
 MAGIC = b"\x89AEZ"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAX_ID_BYTES = 64
 MAX_STREAMS = 4
 SHA_PREFIX_BYTES = 8
-MAX_CODEC_PIXELS = 8_000_000  # a decoder's full-resolution activations cost ~130 bytes a pixel
+MAX_CODEC_PIXELS = 8_000_000  # codec.py decodes big images in tiles: memory stays bounded (docs/aez-format.md)
+STEP_ONE = 4096  # the stored step is Δ · STEP_ONE: Δ = 1 is 4096, exact in binary
+STEP_RANGE = (0.25, 4.0)  # the steps a file may hold (rate.py searches within it)
 _FIXED = struct.Struct("<4sBB")  # magic, version, id length
-_SIZE = struct.Struct("<IIB")  # height, width, stream count
+_SIZE_V1 = struct.Struct("<IIB")  # height, width, stream count
+_SIZE = struct.Struct("<IIHB")  # height, width, step, stream count
 _CRC = struct.Struct("<I")
-SMALLEST_FILE = _FIXED.size + 1 + SHA_PREFIX_BYTES + _SIZE.size + 4 + _CRC.size
+PER_STREAM_BYTES = 8  # its length and its symbol check
+SMALLEST_FILE = _FIXED.size + 1 + SHA_PREFIX_BYTES + _SIZE_V1.size + 4 + _CRC.size
 
 
 class AezError(ValueError):
@@ -53,23 +58,62 @@ class AezFile:
     height: int
     width: int
     streams: list[bytes]
+    step: int = STEP_ONE  # the quantization step Δ, times STEP_ONE
+    symbol_checks: list[int] | None = None  # one per stream; None in a version-1 file
+    check_seed: int = 0  # CRC-32 of the header up to the stream count (symbol_check's seed)
+    version: int = VERSION
 
 
-def header_bytes(model_id: str) -> int:
-    """Bytes a file spends on everything but its streams (one stream length per stream aside)."""
-    return _FIXED.size + len(model_id.encode()) + SHA_PREFIX_BYTES + _SIZE.size + _CRC.size
+def header_bytes(model_id: str, streams: int = 0) -> int:
+    """Bytes a file spends on everything but its streams: header and CRC, plus PER_STREAM_BYTES
+    for each of `streams` streams (0: those aside)."""
+    return (_FIXED.size + len(model_id.encode()) + SHA_PREFIX_BYTES + _SIZE.size + _CRC.size
+            + PER_STREAM_BYTES * streams)
 
 
-def pack(f: AezFile) -> bytes:
+def step_value(step: int) -> float:
+    """The stored step → Δ (exact: a multiple of 1/4096)."""
+    return step / STEP_ONE
+
+
+def step_code(delta: float) -> int:
+    """Δ → the nearest step a file can hold; ValueError outside STEP_RANGE."""
+    code = round(delta * STEP_ONE)
+    if not STEP_RANGE[0] * STEP_ONE <= code <= STEP_RANGE[1] * STEP_ONE:
+        raise ValueError(f"the quantization step {delta:g} is outside {STEP_RANGE[0]:g}…{STEP_RANGE[1]:g}")
+    return code
+
+
+def symbol_check(symbols: np.ndarray, seed: int) -> int:
+    """The check a stream's decoded symbols must match: CRC-32 of them as int16 little-endian
+    (C order), seeded with the header's CRC."""
+    return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i2").tobytes(), seed)
+
+
+def _header(f: AezFile) -> bytes:
+    """The header up to the stream count (version 2): what the symbol checks are seeded with."""
     name = f.model_id.encode()
     if not 1 <= len(name) <= MAX_ID_BYTES:
         raise ValueError(f"a model id must be 1…{MAX_ID_BYTES} bytes of UTF-8, got {len(name)}")
     if not 1 <= len(f.streams) <= MAX_STREAMS:
         raise ValueError(f"an .aez file holds 1…{MAX_STREAMS} streams, got {len(f.streams)}")
-    body = b"".join([
+    return b"".join([
         _FIXED.pack(MAGIC, VERSION, len(name)), name, bytes.fromhex(f.weights_sha256)[:SHA_PREFIX_BYTES],
-        _SIZE.pack(f.height, f.width, len(f.streams)), *(struct.pack("<I", len(s)) for s in f.streams), *f.streams,
+        _SIZE.pack(f.height, f.width, f.step, len(f.streams)),
     ])
+
+
+def check_seed(f: AezFile) -> int:
+    """The seed of f's symbol checks: CRC-32 of its header up to the stream count (not the streams' lengths)."""
+    return zlib.crc32(_header(f))
+
+
+def pack(f: AezFile) -> bytes:
+    """A version-2 file; f.symbol_checks must be filled (symbol_check of each stream's symbols, seeded with check_seed(f))."""
+    if f.symbol_checks is None or len(f.symbol_checks) != len(f.streams):
+        raise ValueError("every stream needs its symbol check")
+    body = b"".join([_header(f), *(struct.pack("<I", len(s)) for s in f.streams),
+                     *(struct.pack("<I", c) for c in f.symbol_checks), *f.streams])
     return body + _CRC.pack(zlib.crc32(body))
 
 
@@ -80,8 +124,9 @@ def unpack(data: bytes) -> AezFile:
     magic, version, id_length = _FIXED.unpack_from(data, 0)
     if magic != MAGIC:
         raise AezError("not an .aez file (wrong magic bytes)")
-    if version != VERSION:
-        raise AezError(f"an .aez file of format version {version}; this program reads version {VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise AezError(f"an .aez file of format version {version}; this program reads versions "
+                       f"{', '.join(map(str, READABLE_VERSIONS))}")
     (stored_crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
     if zlib.crc32(data[: -_CRC.size]) != stored_crc:
         raise AezError("the file is damaged (its CRC-32 does not match: truncated or changed bytes)")
@@ -97,10 +142,15 @@ def unpack(data: bytes) -> AezFile:
     at += id_length
     sha = data[at : at + SHA_PREFIX_BYTES].hex()
     at += SHA_PREFIX_BYTES
-    if len(data) < at + _SIZE.size + _CRC.size:
+    size = _SIZE if version >= 2 else _SIZE_V1
+    if len(data) < at + size.size + _CRC.size:
         raise AezError("the header is cut short")
-    height, width, count = _SIZE.unpack_from(data, at)
-    at += _SIZE.size
+    if version >= 2:
+        height, width, step, count = size.unpack_from(data, at)
+    else:
+        (height, width, count), step = size.unpack_from(data, at), STEP_ONE
+    at += size.size
+    seed = zlib.crc32(data[:at])
     try:
         check_size(width, height)
     except ImageError as e:
@@ -108,12 +158,20 @@ def unpack(data: bytes) -> AezFile:
     if width * height > MAX_CODEC_PIXELS:
         raise AezError(f"the header says {width}×{height} = {width * height:,} pixels; "
                        f"codec files hold at most {MAX_CODEC_PIXELS:,}")
+    if not STEP_RANGE[0] * STEP_ONE <= step <= STEP_RANGE[1] * STEP_ONE:
+        raise AezError(f"the header's quantization step {step / STEP_ONE:g} is outside "
+                       f"{STEP_RANGE[0]:g}…{STEP_RANGE[1]:g}")
     if not 1 <= count <= MAX_STREAMS:
         raise AezError(f"the header says {count} streams; an .aez file holds 1…{MAX_STREAMS}")
-    if len(data) < at + 4 * count + _CRC.size:
+    per_stream = 4 if version == 1 else PER_STREAM_BYTES
+    if len(data) < at + per_stream * count + _CRC.size:
         raise AezError("the stream table is cut short")
     lengths = struct.unpack_from(f"<{count}I", data, at)
     at += 4 * count
+    checks = None
+    if version >= 2:
+        checks = list(struct.unpack_from(f"<{count}I", data, at))
+        at += 4 * count
     if at + sum(lengths) + _CRC.size != len(data):
         raise AezError(f"the stream lengths add up to {sum(lengths):,} bytes but the file holds "
                        f"{len(data) - at - _CRC.size:,}")
@@ -121,4 +179,4 @@ def unpack(data: bytes) -> AezFile:
     for n in lengths:
         streams.append(data[at : at + n])
         at += n
-    return AezFile(model_id, sha, height, width, streams)
+    return AezFile(model_id, sha, height, width, streams, step, checks, seed, version)

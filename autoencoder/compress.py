@@ -1,6 +1,7 @@
 """`python -m autoencoder compress` and `decompress`: images ↔ `.aez` files with a codec model.
 
     python -m autoencoder compress photo.jpg holiday/ -m codec-c16-hp -o out/    # → out/*.aez
+    python -m autoencoder compress photo.jpg -o out/ --size 30KB      # or --bpp 0.5, or --quality 60
     python -m autoencoder decompress out/ -o decoded/ --reference holiday/      # → decoded/*.png
 
 Each file gets one line: bytes, bits per pixel and PSNR (compress: of the decoded file against
@@ -18,6 +19,7 @@ beside them and renamed into place, so no half-written file is ever left under t
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import os
 import stat
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from . import aez, metrics
+from . import aez, metrics, rate
 from .codec import CodecError, compress, decompress, load_codec
 from .data import IMAGE_SUFFIXES, ImageError, decode_image, to_tensor, to_uint8
 from .files import kind_of, open_regular, read_at_most, write_new
@@ -219,21 +221,40 @@ def _report(name: str, num_bytes: int, height: int, width: int, psnr: float | No
     return f"{name}: {num_bytes:,} bytes, {metrics.bits_per_pixel(num_bytes, height, width):.3f} bpp{quality}"
 
 
+def _size(text: str) -> int:
+    try:
+        return rate.parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def compress_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m autoencoder compress", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--force", action="store_true", help="replace outputs that exist (never an input)")
     p.add_argument("inputs", nargs="+", type=Path, help="images, or folders of images")
-    p.add_argument("-m", "--model", required=True, help="a codec model id (see `list_models()`)")
+    p.add_argument("-m", "--model", help="a codec model id (see `list_models()`); with a target below, the "
+                   "step is searched within this model only")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder (or an .aez file for one image)")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--quality", type=float, help="0…100: a model and quantization step from the ladder, "
+                        "the same for every image (rate.py)")
+    goal.add_argument("--bpp", type=float, help="at most this many bits per pixel: the model and step that "
+                        "decode best within it")
+    goal.add_argument("--size", type=_size, help="at most this many bytes per file (4096, 30KB, 30KiB, "
+                        "1.5MB): the model and step that decode best within it")
     args = p.parse_args(argv)
+    targeted = any(v is not None for v in (args.quality, args.bpp, args.size))
+    if args.model is None and not targeted:
+        p.error("give a model (-m) or a target (--quality, --bpp or --size)")
+    load = functools.cache(load_codec)  # rate control loads each model once for all the files
     try:
         codecs = codec_models()
-        if args.model not in codecs:
+        if args.model is not None and args.model not in codecs:
             raise Refused(f"{args.model!r} is not a codec model; codec models: {', '.join(codecs) or 'none installed'}")
         files, failed = _inputs(args.inputs, IMAGE_SUFFIXES, f"images ({', '.join(IMAGE_SUFFIXES)})")
         plan, refused = _plan(files, args.out, ".aez", args.force, files)
-        model, sha = load_codec(args.model) if plan else (None, None)
+        model, sha = load(args.model) if plan and not targeted else (None, None)
     except (Refused, WeightsError, CodecError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -242,7 +263,14 @@ def compress_main(argv: list[str] | None = None) -> int:
         try:
             image = decode_image(path)
             x = to_tensor(image)
-            result = compress(model, x, args.model, sha)
+            if targeted:
+                chosen = rate.compress_to(x, target_bytes=args.size, bpp=args.bpp, quality=args.quality,
+                                          models=[args.model] if args.model else codecs, load=load)
+                result = chosen.compressed
+                if chosen.note:
+                    print(f"warning: {path}: {chosen.note}", file=sys.stderr)
+            else:
+                result = compress(model, x, args.model, sha)
             psnr = float(metrics.psnr(to_tensor(to_uint8(result.image)), x))
         except Exception as e:  # noqa: BLE001 (one line for this file, and the others go on)
             refuse(path, reason(e))
@@ -251,7 +279,8 @@ def compress_main(argv: list[str] | None = None) -> int:
         if not _write(path, target, result.data, args.force):
             failed += 1
             continue
-        print(_report(f"{path} → {target}", len(result.data), *image.shape[:2], psnr))
+        chosen_by = f" ({chosen.model_id}, step {chosen.step:g})" if targeted else ""
+        print(_report(f"{path} → {target}{chosen_by}", len(result.data), *image.shape[:2], psnr))
     return 2 if failed or not plan else 0
 
 

@@ -171,14 +171,31 @@ class ConvAutoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent (B, C, h, w) → image (B, 3, 8h, 8w), not clamped (use reconstruct for [0, 1])."""
+        return self.post_filter(self.decode_blocks(z))
+
+    def decode_blocks(self, z: torch.Tensor) -> torch.Tensor:
+        """decode before the post-filter: latent (B, C, h, w) → image (B, 3, 8h, 8w)."""
         normalised = z / self.latent_scale[:, None, None]
         correction = self.decoder_branch(normalised).float()
         with _full_precision(z):
             blocks = self.decoder_linear(z) + correction  # (B, 192, h, w)
-        image = F.pixel_shuffle(blocks, self.downsampling_factor)  # (B, 3, 8h, 8w)
-        if self.refine is not None:  # (B, 3, 8h, 8w) → same; centred input, residual output
-            image = image + self.refine(image - 0.5).float()
-        return image
+        return F.pixel_shuffle(blocks, self.downsampling_factor)  # (B, 3, 8h, 8w)
+
+    def post_filter(self, image: torch.Tensor) -> torch.Tensor:
+        """The full-resolution post-filter (identity without one): (B, 3, H, W) → same;
+        centred input, residual output."""
+        if self.refine is None:
+            return image
+        return image + self.refine(image - 0.5).float()
+
+    def decoder_reach(self) -> tuple[int, int]:
+        """How far the decoder looks: decode_blocks' pixels in a block depend on the latent
+        positions up to the first number away (3×3 convolutions: the branch's first and last
+        plus two per residual block; the linear path's kernel), and the post-filter's pixels on
+        the pixels up to the second number away. codec.py decodes big images in tiles with
+        these margins; a test checks that tiles give the whole image's pixels."""
+        c = self.config
+        return max(c.linear_kernel // 2, 2 + 2 * c.depth), (2 + 2 * c.refine_depth if c.refine_width else 0)
 
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
         f = self.downsampling_factor
@@ -394,6 +411,11 @@ class CodecAutoencoder(nn.Module):
         """Rounded latent û (B, C, h, w) → image (B, 3, 8h, 8w), not clamped."""
         return self.transform.decode(u / self.log_gain.exp()[:, None, None])
 
+    def decode_blocks(self, u: torch.Tensor) -> torch.Tensor:
+        """decode before the post-filter (codec.py decodes big images in tiles: decode =
+        post_filter(decode_blocks(u)))."""
+        return self.transform.decode_blocks(u / self.log_gain.exp()[:, None, None])
+
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
         return self.transform.latent_shape(height, width)
 
@@ -414,19 +436,25 @@ class CodecAutoencoder(nn.Module):
         u_hat, bits = self.latent_bits(self.encode(x).float(), noisy)
         return self.decode(u_hat), bits
 
-    def latent_bits(self, u: torch.Tensor, noisy: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """u (B, C, h, w) → (the rounded latent the decoder gets, straight-through; total bits)."""
+    def latent_bits(self, u: torch.Tensor, noisy: bool = True, step: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """u (B, C, h, w) → (the rounded latent the decoder gets, straight-through; total bits).
+        step (hyperprior only): the quantization step Δ in units of the trained one; the
+        residual u − μ is rounded in steps of Δ and costs its bits under N(0, (σ/Δ)²) in those
+        steps (codec.py codes files at any step; 1.0 is the trained model, unchanged)."""
 
         def perturb(v: torch.Tensor) -> torch.Tensor:
             return v + torch.empty_like(v).uniform_(-0.5, 0.5) if noisy else torch.round(v)
 
         if self.config.prior == "factorized":
+            if step != 1.0:
+                raise ValueError("a factorized-prior model codes at its trained step only")
             return ste_round(u), -torch.log2(self.prior.likelihood(perturb(u))).sum()
         z = perturb(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)).float())
         mean, scale = self.hyper_parameters(z, u.shape)
-        bits = -torch.log2(gaussian_likelihood(perturb(u - mean), scale)).sum()
+        residual = (u - mean) / step
+        bits = -torch.log2(gaussian_likelihood(perturb(residual), scale / step)).sum()
         bits = bits - torch.log2(self.hyper_prior.likelihood(z)).sum()
-        return ste_round(u - mean) + mean, bits
+        return ste_round(residual) * step + mean, bits
 
     @torch.no_grad()
     def prepare_for_coding(self) -> None:
