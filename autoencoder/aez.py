@@ -45,6 +45,7 @@ _SIZE = struct.Struct("<IIHB")  # height, width, step, stream count
 _CRC = struct.Struct("<I")
 PER_STREAM_BYTES = 8  # its length and its symbol check
 SMALLEST_FILE = _FIXED.size + 1 + SHA_PREFIX_BYTES + _SIZE_V1.size + 4 + _CRC.size
+LONGEST_HEADER = _FIXED.size + MAX_ID_BYTES + SHA_PREFIX_BYTES + _SIZE.size + PER_STREAM_BYTES * MAX_STREAMS
 
 
 class AezError(ValueError):
@@ -115,6 +116,26 @@ def pack(f: AezFile) -> bytes:
     body = b"".join([_header(f), *(struct.pack("<I", len(s)) for s in f.streams),
                      *(struct.pack("<I", c) for c in f.symbol_checks), *f.streams])
     return body + _CRC.pack(zlib.crc32(body))
+
+
+def declared_length(head: bytes) -> int | None:
+    """The whole file's length as the header at the start of `head` declares it (header, stream
+    table, streams and CRC), so a reader can read that much and one byte more instead of a whole
+    file of unknown size; None where `head` holds no complete header of a readable version
+    (unpack then says what is wrong)."""
+    if len(head) < _FIXED.size:
+        return None
+    magic, version, id_length = _FIXED.unpack_from(head)
+    if magic != MAGIC or version not in READABLE_VERSIONS:
+        return None
+    size, per_stream = (_SIZE, PER_STREAM_BYTES) if version >= 2 else (_SIZE_V1, 4)
+    at = _FIXED.size + id_length + SHA_PREFIX_BYTES + size.size  # past the stream count, its last field
+    if len(head) < at:
+        return None
+    count = head[at - 1]
+    if not 1 <= count <= MAX_STREAMS or len(head) < at + 4 * count:
+        return None
+    return at + per_stream * count + sum(struct.unpack_from(f"<{count}I", head, at)) + _CRC.size
 
 
 def unpack(data: bytes) -> AezFile:

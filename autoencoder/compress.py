@@ -23,7 +23,6 @@ import functools
 import io
 import os
 import stat
-import struct
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -172,27 +171,6 @@ def _write(source: Path, target: Path, data: bytes, force: bool) -> bool:
     return False
 
 
-_AEZ_HEAD = struct.Struct("<4sBB")  # magic, version, id length: as aez.py lays out the file
-_AEZ_HEAD_MAX = _AEZ_HEAD.size + aez.MAX_ID_BYTES + aez.SHA_PREFIX_BYTES + 9 + 4 * aez.MAX_STREAMS
-
-
-def declared_length(head: bytes) -> int | None:
-    """The whole file's length in bytes as an .aez header says it (the stream lengths added to
-    the header's own), or None where the bytes are no complete .aez header (aez.unpack then
-    says what is wrong with them)."""
-    if len(head) < _AEZ_HEAD.size:
-        return None
-    magic, version, id_length = _AEZ_HEAD.unpack_from(head)
-    at = _AEZ_HEAD.size + id_length + aez.SHA_PREFIX_BYTES + 8  # past id, sha prefix, height, width
-    if magic != aez.MAGIC or version != aez.VERSION or len(head) < at + 1:
-        return None
-    count = head[at]
-    if not 1 <= count <= aez.MAX_STREAMS or len(head) < at + 1 + 4 * count:
-        return None
-    streams = struct.unpack_from(f"<{count}I", head, at + 1)
-    return at + 1 + 4 * count + sum(streams) + 4  # … and the CRC-32
-
-
 def read_aez(path: Path) -> bytes:
     """An .aez file's bytes, opened once as a regular file (files.open_regular) and read to the
     length its header declares and one byte more: a file longer than its header says, or
@@ -200,8 +178,8 @@ def read_aez(path: Path) -> bytes:
     a few hundred bytes). AezError or OSError say why."""
     fd, _ = open_regular(path)
     try:
-        head = read_at_most(fd, _AEZ_HEAD_MAX)
-        length = declared_length(head)
+        head = read_at_most(fd, aez.LONGEST_HEADER)
+        length = aez.declared_length(head)
         if length is None:
             return head
         if length > MAX_AEZ_BYTES:

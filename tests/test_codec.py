@@ -660,7 +660,7 @@ def test_eval_scores_codecs_on_their_real_file_bytes(codecs, tmp_path):
 def test_bench_times_codec_files_beside_jpeg(codecs, tmp_path):
     from autoencoder import bench
 
-    rows = bench.main(["--models", "codec-hp", "--repeats", "1", "--json", str(tmp_path / "b.json")])
+    rows = bench.main(["--models", "codec-hp", "--codecs", "--repeats", "1", "--json", str(tmp_path / "b.json")])
     (row,) = rows
     assert row["decode_s"] > 0 and row["jpeg_s"] > 0 and row["encode_s"] > 0
     photo = bench.kodak_sized_photo()
@@ -821,3 +821,13 @@ def test_bench_training_times_a_codec_config_against_its_own_target(codecs, tmp_
     config.write_text(json.dumps({**options, "steps": 10**7}))  # far over an hour
     with pytest.raises(SystemExit):
         bench.main(["--training", "--configs", str(config), "--precision", "float32", "--repeats", "1", "--check"])
+
+
+def test_the_declared_length_is_the_file_s_length_in_both_versions():
+    """The CLI reads an .aez file to the length its header declares (and one byte more): that
+    length must be the real one for every version it reads, or valid files would be refused."""
+    f = aez.AezFile("codec-x", "ab" * aez.SHA_PREFIX_BYTES, 40, 48, [b"\x01\x02\x03", bytes(range(200))], 4096, [7, 9])
+    for data in (aez.pack(f), _version_1(f)):
+        assert aez.declared_length(data) == len(data)
+        assert aez.declared_length(data[: aez.LONGEST_HEADER]) == len(data)  # the CLI's first read
+        assert aez.declared_length(data[:10]) is None and aez.declared_length(b"not an aez file") is None
