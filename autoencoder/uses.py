@@ -114,10 +114,20 @@ def anomaly(model: nn.Module, image: np.ndarray) -> Anomaly:
     return Anomaly(float(windows.max()), windows[0, 0].numpy())
 
 
+def _contrasting(image: np.ndarray, region: tuple[int, int, int, int], bright: tuple, dark: tuple) -> tuple:
+    """`bright` where the image under region (left, top, right, bottom) is dark, else `dark`: a
+    defect drawn in the colour of its background would be no defect at all."""
+    left, top, right, bottom = region
+    patch = image[max(0, top) : max(top + 1, bottom), max(0, left) : max(left + 1, right)].astype(float)
+    return bright if patch.mean() < 128 else dark
+
+
 def add_defect(image: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
-    """A copy of `image` with one synthetic defect at a seeded random place: 'text' (a word in
-    black or white), 'noise patch' (a square of random pixels, ~1/8 of the side) or 'scratch'
-    (a thin bright line)."""
+    """A copy of `image` with one synthetic defect at a seeded random place, always in a colour
+    that stands out from what it covers: 'text' (a four-letter word, 1/8 of the shorter side
+    tall, white on dark ground, black on bright), 'noise patch' (a square of random pixels, 1/8
+    of the shorter side) or 'scratch' (a line 20–40 % of the shorter side long and at least
+    2 px wide, wholly inside the image, bright on dark ground, dark on bright)."""
     rng = np.random.default_rng(seed)
     h, w = image.shape[:2]
     out = image.copy()
@@ -132,13 +142,17 @@ def add_defect(image: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
         size = max(8, min(h, w) // 8)
         font = ImageFont.load_default(size=size)
         word = "".join(rng.choice(list("ABCDEFGHKMNPRSTWXYZ"), 4))
-        x, y = rng.integers(0, max(1, w - 3 * size)), rng.integers(0, max(1, h - size))
-        draw.text((int(x), int(y)), word, fill=(255, 255, 255) if rng.random() < 0.5 else (0, 0, 0), font=font)
+        x, y = int(rng.integers(0, max(1, w - 3 * size))), int(rng.integers(0, max(1, h - size)))
+        box = draw.textbbox((x, y), word, font=font)
+        draw.text((x, y), word, fill=_contrasting(image, box, (255, 255, 255), (0, 0, 0)), font=font)
     elif kind == "scratch":
-        x0, y0 = rng.integers(0, w), rng.integers(0, h)
         length, angle = min(h, w) * rng.uniform(0.2, 0.4), rng.uniform(0, np.pi)
-        end = (int(x0 + length * np.cos(angle)), int(y0 + length * np.sin(angle)))
-        draw.line([(int(x0), int(y0)), end], fill=(255, 255, 240), width=max(1, min(h, w) // 128))
+        dx, dy = length * np.cos(angle), length * np.sin(angle)
+        x0 = rng.uniform(max(0, -dx), min(w - 1, w - 1 - dx))
+        y0 = rng.uniform(0, h - 1 - dy)
+        ends = [(int(round(x0)), int(round(y0))), (int(round(x0 + dx)), int(round(y0 + dy)))]
+        region = (min(e[0] for e in ends), min(e[1] for e in ends), max(e[0] for e in ends) + 1, max(e[1] for e in ends) + 1)
+        draw.line(ends, fill=_contrasting(image, region, (255, 255, 240), (20, 20, 20)), width=max(2, min(h, w) // 128))
     else:
         raise ValueError(f"unknown defect {kind!r}; known: {', '.join(DEFECTS)}")
     return np.asarray(picture).copy()
