@@ -33,7 +33,8 @@ export default function ({ parentElement, data }) {
   frame.querySelector(".swipe-label.left").textContent = data.left_label;
   frame.querySelector(".swipe-label.right").textContent = data.right_label;
   range.setAttribute("aria-label", `Split between ${data.left_label} (left) and ${data.right_label} (right)`);
-  hint.textContent = data.hint;
+  // Touch screens get touch words (no pointer to move, no arrow keys).
+  hint.textContent = data.touch_hint && matchMedia("(pointer: coarse)").matches ? data.touch_hint : data.hint;
 
   const split = () => frame.style.setProperty("--split", `${range.value / 10}%`);
   range.oninput = split;
