@@ -82,12 +82,15 @@ def main() -> None:
     # Codec models see the image as every conv model does: their results for it, if any are
     # stored already, label the slider with this image's bits per pixel.
     codec_input = report.model_input(image, True, st.session_state.get("notebook", False), file_size)
-    card, notebook, status = model_ui(cards, measured_bpp(cards, report.image_key(codec_input.image)))
+    measured = measured_bpp(cards, report.image_key(codec_input.image))
+    card, notebook, status = model_ui(cards, measured)
     model_input = report.model_input(image, card.any_size, notebook, file_size)
     input_key = report.image_key(model_input.image)
 
     on_screen = st.session_state.get("on_screen")  # (input key, model id, image name) drawn by the last run
-    if not app_stores()[1].ready(analysis_key(card, input_key)) and on_screen:
+    if app_stores()[1].ready(analysis_key(card, input_key)) or not on_screen:
+        status.caption(model_caption(card, measured.get(card.id), presenting))  # (a result at hand: no gap)
+    else:
         # Until the new result is in, the old one stays, faded and named for what it is.
         before = on_screen[1] if on_screen[0] == input_key else f"{on_screen[1]} on {on_screen[2]}"
         status.markdown(f":material/hourglass_top: Running **{card.id}**… still showing {report.plain(before)}")
@@ -121,7 +124,7 @@ def main() -> None:
             side.warning("Left out of the model list: " + "; ".join(left_out), icon=":material/warning:")
 
     def shown_now() -> None:
-        status.caption(model_caption(card, analysis.bits_per_pixel))
+        status.caption(model_caption(card, analysis.bits_per_pixel, presenting))
         fade.empty()
 
     draw = {
@@ -138,17 +141,19 @@ def main() -> None:
     }
     with st.container(key="stage"):
         # Only the open tab runs: a view costs nothing until someone looks at it. The tabs span
-        # the page (all ten fit on one line); the numbers stand beside the open view.
+        # the page (all ten fit on one line); the numbers stand beside the open view (under it
+        # on a phone, where columns stack).
         for tab, view in zip(st.tabs(VIEWS, key="view", on_change="rerun"), VIEWS):
             if tab.open:
                 with tab:
                     area, side = st.columns([3.3, 1], gap="medium")
-                    numbers_beside(side)
-                    # Once the numbers are this model's, the line under the slider names it and
-                    # the fading (if any) ends; the view follows (a slow one shows its own progress).
-                    shown_now()
                     with area:
                         draw[view]()
+                    # The picture first, then its numbers beside it; then the line under the
+                    # slider names the model and the fading (if any) ends: until then, nothing
+                    # unfaded shows one model's name or numbers with another's picture.
+                    numbers_beside(side)
+                    shown_now()
     shown_now()  # (again: a no-op unless no tab was open)
     st.session_state.on_screen = (input_key, card.id, source_name)
     prefetch_neighbours(cards, card, input_key, model_input.image)

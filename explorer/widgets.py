@@ -132,7 +132,12 @@ def _not_stored():
 def model_ui(cards: list[report.ModelCard], measured: Mapping[str, float]) -> tuple[report.ModelCard, bool, object]:
     """Family switch, bottleneck slider (each family keeps its position) and notebook view.
     Returns (chosen model, notebook toggle, the status line under the slider: the page writes
-    what is shown or running there). Dense models see 64×64 whatever the toggle says."""
+    what is shown or running there). Dense models see 64×64 whatever the toggle says.
+
+    `measured`: codec models' bits per pixel on this image, for those already run (the others
+    show their Kodak mean, marked ~). The slider is drawn before the chosen model runs, so the
+    one just chosen gets its measured label on the next run: a slider drawn after the run would
+    be re-created by it, losing keyboard focus and, after quick moves, its position."""
     families = [f for f in MODEL_FAMILIES if any(c.family == f for c in cards)]
     if st.session_state.get("family") not in families:  # its models were all left out since
         st.session_state.pop("family", None)
@@ -148,23 +153,30 @@ def model_ui(cards: list[report.ModelCard], measured: Mapping[str, float]) -> tu
         middle.markdown(f"**Bottleneck:** {options[0].id} — {options[0].label}")
         model_id = options[0].id
     else:
+        # value: the model chosen so far, not the family's default. When a codec label changes
+        # (its bits measured on this image), the browser redraws the slider at this value.
         model_id = middle.select_slider(
             "Bottleneck: narrower to the right", [c.id for c in options],
-            value=report.default_card(options).id, key=f"model_{family}", persist_state="page",
+            value=st.session_state.get(f"model_{family}", report.default_card(options).id), key=f"model_{family}",
+            persist_state="page",
             format_func=lambda i: by_id[i].slider_label(measured.get(i)),
         )
-    status = middle.empty()
+    status = middle.container(key="status").empty()
     notebook = right.toggle("64×64 like the original notebook", key="notebook", disabled=family == "dense",
                             wrap=True, help="The centre square of the image, resized to 64×64, as in the notebook "
                                  "this project grew from. Dense models always see this.")
     return by_id[model_id], notebook, status
 
 
-def model_caption(card: report.ModelCard, bpp: float | None) -> str:
-    """The status line's words for the model on screen: its id and what its code is."""
+def model_caption(card: report.ModelCard, bpp: float | None, presenting: bool = False) -> str:
+    """The status line's words for the model on screen: its id and what its code is (on a
+    projector, only what a room reads)."""
     if card.family == "codec" and bpp is not None:
         kodak = f" ({card.nominal_bpp:.2f} on Kodak)" if card.nominal_bpp else ""
-        return f"**{card.id}**: {bpp:.3f} bpp on this image{kodak} · {card.latent_text}"
+        details = "" if presenting else f" · {card.latent_text}"
+        return f"**{card.id}**: {bpp:.3f} bpp on this image{kodak}{details}"
+    if presenting:
+        return f"**{card.id}**: {card.latent_text}"
     return f"**{card.id}**: {card.label}"
 
 
