@@ -102,8 +102,7 @@ def model_card(entry: Mapping) -> ModelCard:
     if entry["family"] == "codec":
         side = NOTEBOOK_SIDE // ConvAutoencoder.downsampling_factor
         latent_text = (f"{side}×{side}×{entry['latent_channels']} latent per {NOTEBOOK_SIDE}×{NOTEBOOK_SIDE} px, "
-                       f"rounded and entropy-coded ({PRIORS.get(entry['prior'], entry['prior'])}, "
-                       f"λ = {entry['lmbda']})")
+                       f"entropy-coded ({PRIORS.get(entry['prior'], entry['prior'])}, λ = {entry['lmbda']})")
         return ModelCard(entry["id"], "codec", entry["sha256"], float(entry["ratio"]),
                          float(entry.get("bpp_kodak") or 0.0), latent_text)
     if entry["family"] == "conv":

@@ -390,8 +390,12 @@ header[data-testid=stHeader] * { pointer-events: auto; }
 .st-key-busy { position: fixed; top: 3.2rem; left: 0; right: 0; margin: 0 auto; width: fit-content !important;
                z-index: 999990; background: var(--st-background-color, #fff); padding: 0 0.5rem;
                border-radius: 4px; pointer-events: none; }
-/* The swipe (explorer/web/swipe.js) reads its tallest size from this variable. */
-:root { --swipe-max-height: calc(100vh - 270px); }
+/* The line under the slider keeps its height whatever it says (model, or what is running). */
+.st-key-status { min-height: 2.9em; }
+/* The swipe (explorer/web/swipe.js) reads its tallest size from this variable; in Same bytes it
+   starts lower, under two verdicts and the codec switch. */
+:root { --swipe-max-height: calc(100vh - 290px); }
+[role=tabpanel]:has(.st-key-swipe_codec) { --swipe-max-height: calc(100vh - 440px); }
 .st-key-top_picker { display: none; }
 /* The numbers beside the picture: sized with their column (container queries), never cut short. */
 .st-key-stage [data-testid=stColumn]:last-child { container-type: inline-size; }
@@ -425,13 +429,16 @@ PRESENTATION_CSS = """
 <style>
 .block-container { max-width: 100% !important; padding-left: 2rem !important; padding-right: 2rem !important; }
 .st-key-head h1 { font-size: 1.6rem !important; }
-:root { --swipe-max-height: calc(100vh - 255px); --label-size: 24px; --hint-display: none; }
+:root { --swipe-max-height: calc(100vh - 255px); --label-size: 24px; --label-white-space: normal;
+        --hint-display: none; }
+[role=tabpanel]:has(.st-key-swipe_codec) { --swipe-max-height: calc(100vh - 450px); }
+.st-key-status { min-height: 1.6em; }
 .st-key-tiles [data-testid=stMetricValue] { font-size: clamp(1.6rem, 16cqi, 2.6rem); }
 .st-key-stage [data-testid=stColumn]:last-child :is([data-testid=stMetricLabel] p, [data-testid=stMetricDelta],
   [data-testid=stMetricDelta] *, [data-testid=stMarkdownContainer] p, button p) { font-size: 24px !important; }
 .st-key-stage [data-testid=stColumn]:last-child [data-testid=stMetricValue] p { font-size: inherit !important; }
 [data-testid=stTabs] [role=tablist] { flex-wrap: wrap; }
-[data-testid=stTab] p { font-size: 1.15rem !important; }
+[data-testid=stTab] p { font-size: 1.05rem !important; }  /* all ten on one line, sidebar open too */
 [data-testid=stCaptionContainer], [data-testid=stImageCaption] { font-size: 1.05rem !important; }
 </style>
 """
@@ -446,7 +453,9 @@ def css_string(text: str) -> str:
 
 def running_css(label: str) -> str:
     """While a model runs: what is on screen (the last result) faded, and `label` over it."""
-    return f"""<style>
+    # The <span> keeps the style inside its placeholder (a style alone is moved to a page-wide
+    # block that emptying the placeholder would not clear).
+    return f"""<span class="running" hidden></span><style>
 .st-key-stage {{ opacity: 0.4; transition: opacity 0.2s; position: relative; }}
 .st-key-stage::after {{ content: {css_string(label)}; position: absolute; top: 45%; left: 50%; transform: translateX(-50%);
   background: rgba(0, 0, 0, 0.8); color: #fff; padding: 0.4rem 0.9rem; border-radius: 6px; font-size: 1.25rem;
