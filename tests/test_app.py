@@ -42,13 +42,14 @@ PRESENTED = ["PSNR", "Smaller", "Size"]
 
 def assert_healthy(at: AppTest, tiles: list[str] = TILES) -> None:
     assert not at.exception, [e.value for e in at.exception]
-    assert [m.label for m in at.metric[: len(tiles)]] == tiles, "the metric tiles are missing"
+    # The tiles stand beside the view, drawn after it: the last metrics on the page.
+    assert [m.label for m in at.metric[-len(tiles):]] == tiles, "the metric tiles are missing"
 
 
 def metrics_of(at: AppTest) -> dict[str, tuple[str, str]]:
     """Every number of the page's result as label → (value, change): the tiles beside the
-    picture and the "All numbers" table (compare-all rows add more tiles below; not these)."""
-    shown = {m.label: (m.value, m.delta) for m in at.metric[: len(TILES)]}
+    picture and the "All numbers" table (compare-all rows add tiles of their own before them)."""
+    shown = {m.label: (m.value, m.delta) for m in at.metric[-len(TILES):]}
     table = next(m.value for m in at.markdown if m.value.startswith("| | value | change |"))
     for row in table.splitlines()[2:]:
         label, value, change, _ = (cell.strip() for cell in row.strip("|").split("|"))
@@ -100,6 +101,14 @@ def png(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def upload_photo(at: AppTest, name: str, image: np.ndarray, key: str = "upload") -> str:
+    """Upload `image` as a PNG named `name` and rerun; the size the page then shows, 'W×H'."""
+    at.file_uploader(key=key).upload(name, png(image), "image/png")
+    at.run()
+    assert_healthy(at)
+    return original_size(at)
 
 
 def image_alts(at: AppTest) -> list[str | None]:
@@ -241,11 +250,8 @@ def test_gallery_pick_switches_the_image(app):
 
 
 def test_upload_replaces_the_gallery_image_and_can_be_brought_back(app):
-    app.file_uploader(key="upload").upload("mine.png", png(photo(90, 120)), "image/png")
-    app.run()
-    assert_healthy(app)
+    assert upload_photo(app, "mine.png", photo(90, 120)) == "120×90"
     assert not app.error
-    assert original_size(app) == "120×90"
     assert not [b for b in app.button if b.key == "back_to_upload"]  # showing the upload already
     app.button(key="gallery_1").click().run()  # back to the gallery while the file stays uploaded
     assert original_size(app) == "600×400"
@@ -255,10 +261,7 @@ def test_upload_replaces_the_gallery_image_and_can_be_brought_back(app):
 
 
 def test_an_image_too_small_to_compress_says_so(app):
-    app.file_uploader(key="upload").upload("tiny.png", png(photo(2, 2)), "image/png")
-    app.run()
-    assert_healthy(app)
-    assert original_size(app) == "2×2"
+    assert upload_photo(app, "tiny.png", photo(2, 2)) == "2×2"
     (warning,) = app.warning
     assert "too small to compress" in warning.value and "12 B as plain 8-bit RGB" in warning.value
 
@@ -428,9 +431,7 @@ def test_an_upload_is_compared_with_its_own_file(app):
 
 
 def test_replacing_an_upload_never_shows_the_gallery_photo_in_between(app):
-    app.file_uploader(key="upload").upload("first.png", png(photo(90, 120, seed=1)), "image/png")
-    app.run()
-    assert original_size(app) == "120×90"
+    assert upload_photo(app, "first.png", photo(90, 120, seed=1)) == "120×90"
     # Replacing a file empties the uploader for one run before the new file is in: that run
     # keeps the last upload on screen, and no sample photo is marked as chosen.
     app.file_uploader(key="upload").clear()
@@ -438,18 +439,13 @@ def test_replacing_an_upload_never_shows_the_gallery_photo_in_between(app):
     assert_healthy(app)
     assert original_size(app) == "120×90"
     assert not [b for b in app.sidebar.button if b.key.startswith("gallery_") and b.proto.type == "primary"]
-    app.file_uploader(key="upload").upload("second.png", png(photo(100, 150, seed=2)), "image/png")
-    app.run()
-    assert original_size(app) == "150×100"
+    assert upload_photo(app, "second.png", photo(100, 150, seed=2)) == "150×100"
     app.button(key="gallery_1").click().run()  # a sample photo still replaces it when asked
     assert original_size(app) == "600×400"
 
 
 def test_the_compact_picker_uploads_too(app):
-    app.file_uploader(key="upload_top").upload("phone.png", png(photo(80, 100)), "image/png")
-    app.run()
-    assert_healthy(app)
-    assert original_size(app) == "100×80"
+    assert upload_photo(app, "phone.png", photo(80, 100), key="upload_top") == "100×80"
     app.pills(key="gallery_pills").set_value("Coffee").run()
     assert original_size(app) == "600×400"
     app.button(key="back_to_upload_top").click().run()

@@ -228,7 +228,7 @@ def test_numbers_table_lists_every_tile_with_its_change_and_meaning():
 def test_running_style_fades_the_result_and_names_it_safely():
     css = views.running_css('Showing conv-c16 on a"</style><img src=x>.png · conv-c8 is running…')
     assert ".st-key-stage" in css and "opacity: 0.4" in css
-    assert css.count("<") == 2 and css.count('"') == 2  # only <style>, </style> and the string's own quotes
+    assert css.count("<") == 4 and css.count('"') == 4  # the span, the style and the string's own quotes
     assert views.css_string('a"b') == '"a\\000022b"'
 
 
