@@ -13,6 +13,14 @@ from explorer.report import RatePoint
 from explorer.views import LATENT_COLORSCALE, LatentGrid
 
 PCA_COLOUR = "#7f7f7f"
+# Marker shapes tell the curves apart without colour (a projector, a colour-blind reader):
+# one shape per codec and per model family; the Kodak references use the same shapes, open.
+SYMBOLS = {"jpeg": "square", "webp": "diamond", "conv": "circle", "dense": "triangle-up", "codec": "star",
+           "block_pca": "x-thin"}
+
+
+def _symbol(name: str | None) -> str:
+    return SYMBOLS.get(name or "", "circle")
 
 
 def _family_colour(family: str | None) -> str:
@@ -61,6 +69,7 @@ def rd_figure(models: Sequence[RatePoint], families: Mapping[str, str], codecs: 
         figure.add_trace(go.Scatter(
             x=[p.bpp for p in points], y=[p.psnr for p in points], mode="lines+markers",
             name=f"{CODECS[codec].label} (this image)", line=dict(color=CODECS[codec].colour),
+            marker=dict(symbol=_symbol(codec), size=9),
             customdata=[[p.quality, p.num_bytes] for p in points],
             hovertemplate=f"{CODECS[codec].label} quality %{{customdata[0]}}<br>%{{customdata[1]:,}} B, "
                           "%{x:.3f} bpp<br>%{y:.2f} dB<extra></extra>",
@@ -70,7 +79,8 @@ def rd_figure(models: Sequence[RatePoint], families: Mapping[str, str], codecs: 
         figure.add_trace(go.Scatter(
             x=[p.bpp for p in points], y=[p.psnr for p in points], mode="markers+text",
             name=f"{family} models (this image)", text=[p.name for p in points], textposition="top center",
-            marker=dict(color=_family_colour(family), size=[16 if p.name == current else 10 for p in points],
+            marker=dict(color=_family_colour(family), symbol=_symbol(family),
+                        size=[16 if p.name == current else 10 for p in points],
                         line=dict(width=[3 if p.name == current else 0 for p in points], color="black")),
             customdata=[p.num_bytes for p in points],
             hovertemplate="%{text}<br>%{customdata:,} B, %{x:.3f} bpp<br>%{y:.2f} dB<extra></extra>",
@@ -93,8 +103,9 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
         rows = [r for r in kodak.get(codec, []) if r.get("psnr") is not None]
         if rows:
             figure.add_trace(go.Scatter(
-                x=[r["bpp"] for r in rows], y=[r["psnr"] for r in rows], mode="lines",
+                x=[r["bpp"] for r in rows], y=[r["psnr"] for r in rows], mode="lines+markers",
                 name=f"{CODECS[codec].label} (Kodak, {n} images)", line=dict(color=CODECS[codec].colour, dash="dash"),
+                marker=dict(symbol=f"{_symbol(codec)}-open", size=7),
                 opacity=0.6, hovertemplate=f"{CODECS[codec].label} on Kodak<br>%{{x:.3f}} bpp, %{{y:.2f}} dB<extra></extra>",
             ))
     rows = [r for r in kodak.get("block_pca", []) if r.get("psnr_8bit") is not None]
@@ -102,6 +113,7 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
         figure.add_trace(go.Scatter(
             x=[r["bpp_8bit"] for r in rows], y=[r["psnr_8bit"] for r in rows], mode="lines+markers",
             name=f"block-PCA (Kodak, {n} images)", line=dict(color=PCA_COLOUR, dash="dot"), opacity=0.6,
+            marker=dict(symbol=_symbol("block_pca"), size=8),
             text=[f"C = {r['channels']}" for r in rows],
             hovertemplate="block-PCA %{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
         ))
@@ -110,7 +122,7 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
         figure.add_trace(go.Scatter(
             x=[r["bpp"] for r in rows], y=[r["psnr"] for r in rows], mode="lines+markers",
             name=f"codec ladder (Kodak, {n} images, real files)", text=[r["id"] for r in rows],
-            line=dict(color=MODEL_FAMILIES["codec"].colour, dash="dash"), marker=dict(symbol="circle-open", size=9),
+            line=dict(color=MODEL_FAMILIES["codec"].colour, dash="dash"), marker=dict(symbol=f"{_symbol('codec')}-open", size=9),
             opacity=0.7, hovertemplate="%{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
         ))
     rows = [r for r in kodak.get("models", []) if r.get("psnr_8bit") is not None]
@@ -118,7 +130,7 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
         figure.add_trace(go.Scatter(
             x=[r["bpp_8bit"] for r in rows], y=[r["psnr_8bit"] for r in rows], mode="markers",
             name=f"models (Kodak, {n} images)", text=[r["id"] for r in rows],
-            marker=dict(symbol="circle-open", size=11, line=dict(width=2),
+            marker=dict(symbol=[f"{_symbol(r.get('family'))}-open" for r in rows], size=11, line=dict(width=2),
                         color=[_family_colour(r.get("family")) for r in rows]),
             hovertemplate="%{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
         ))

@@ -6,7 +6,7 @@ model on an image is `pipeline.analyse`.
 Images are RGB uint8 numpy arrays (H, W, 3) throughout, as `data.decode_image` returns them.
 Every number shown to a user comes from the package's one implementation of it:
 `pipeline.score` (metrics.quality) for scores, `pipeline.Analysis.num_bytes` for sizes,
-`baselines` for JPEG and WebP, and for codec models `codec.compress` (the real .aez file and
+`baselines` for the classical codecs (JPEG, WebP, AVIF, JPEG XL), and for codec models `codec.compress` (the real .aez file and
 the image it decodes to).
 """
 
@@ -33,6 +33,7 @@ from autoencoder.baselines import (
 from autoencoder.codec import decompress
 from autoencoder.data import (
     IMAGE_SUFFIXES,
+    ImageError,
     center_square,
     decode_image,
     gallery_names,
@@ -41,12 +42,13 @@ from autoencoder.data import (
 )
 from autoencoder.models import MODEL_FAMILIES, ConvAutoencoder, DenseConfig
 from autoencoder.pipeline import TILE, Analysis, crop_to_tiles, score
-from autoencoder.pretrained import model_entries, weights_dir
+from autoencoder.pretrained import WeightsError, model_entries, weights_dir
 from autoencoder.uses import BENCHMARK_FILE
 
 MAX_SIDE = 1024  # longest side a conv model sees in the app: a CPU laptop answers in about a second
 NOTEBOOK_SIDE = DenseConfig().image_size  # 64: the original notebook's (and the dense models') size
-UPLOAD_TYPES = tuple(s.lstrip(".") for s in IMAGE_SUFFIXES)
+AEZ_SUFFIX = "aez"
+UPLOAD_TYPES = (*(s.lstrip(".") for s in IMAGE_SUFFIXES), AEZ_SUFFIX)  # an .aez file is decoded and shown
 DEFAULT_IMAGE = gallery_names()[0]
 KODAK_EVAL_FILE = "kodak-eval.json"
 RAW_BITS_PER_PIXEL = 24  # an uncompressed 8-bit RGB pixel
@@ -54,6 +56,9 @@ RAW_BITS_PER_PIXEL = 24  # an uncompressed 8-bit RGB pixel
 
 # ---------------------------------------------------------------------------------------
 # Models as the slider shows them (from the manifest alone: nothing is loaded)
+
+PRIORS = {"hyperprior": "mean–scale hyperprior", "factorized": "factorized prior"}  # manifest "prior" → words
+
 
 @dataclass(frozen=True)
 class ModelCard:
@@ -70,10 +75,18 @@ class ModelCard:
 
     @property
     def short_label(self) -> str:
-        """For the slider's ends and thumb, where long text overlaps: 'conv-c16 · 12×', 'codec-c16-hp · 0.31 bpp'."""
-        if self.family == "codec":
-            return f"{self.id} · {self.nominal_bpp:.2f} bpp" if self.nominal_bpp else self.id
-        return f"{self.id} · {self.ratio:.3g}×"
+        """For the slider's ends and thumb, where long text overlaps: 'conv-c16 · 12×', 'codec-c16-hp · 0.32 bpp'
+        (a codec's mean on Kodak; slider_label gives this image's once it is known)."""
+        return self.slider_label()
+
+    def slider_label(self, bpp: float | None = None) -> str:
+        """The slider's words: codec models by `bpp`, this image's measured bits per pixel where
+        known ('codec-c16-hp · 0.240 bpp'), else their Kodak mean, marked '~' ('codec-c16-hp · ~0.32 bpp')."""
+        if self.family != "codec":
+            return f"{self.id} · {self.ratio:.3g}×"
+        if bpp is not None:
+            return f"{self.id} · {bpp:.3f} bpp"
+        return f"{self.id} · ~{self.nominal_bpp:.2f} bpp" if self.nominal_bpp else self.id
 
     @property
     def label(self) -> str:
@@ -89,7 +102,7 @@ def model_card(entry: Mapping) -> ModelCard:
     if entry["family"] == "codec":
         side = NOTEBOOK_SIDE // ConvAutoencoder.downsampling_factor
         latent_text = (f"{side}×{side}×{entry['latent_channels']} latent per {NOTEBOOK_SIDE}×{NOTEBOOK_SIDE} px, "
-                       f"rounded and entropy-coded ({entry['prior']} prior, λ = {entry['lmbda']})")
+                       f"entropy-coded ({PRIORS.get(entry['prior'], entry['prior'])}, λ = {entry['lmbda']})")
         return ModelCard(entry["id"], "codec", entry["sha256"], float(entry["ratio"]),
                          float(entry.get("bpp_kodak") or 0.0), latent_text)
     if entry["family"] == "conv":
@@ -154,18 +167,100 @@ def model_input(image: np.ndarray, any_size: bool, notebook: bool,
 class Upload:
     image: np.ndarray  # uint8 (H, W, 3), longest side at most MAX_SIDE: all any model here sees
     size: tuple[int, int]  # (width, height) of the file itself
+    num_bytes: int = 0  # the file's size
+    format: str = ""  # what the file is: "JPEG", "PNG", … or "AEZ"
+    note: str | None = None  # an .aez file: what it was and what it decoded to
 
 
 def decode_upload(data: bytes) -> Upload:
     """An uploaded file → its picture at the size the app uses (JPEGs decoded straight at a
-    reduced scale), and the file's own size for the words shown. ImageError says why not."""
+    reduced scale), and the file's own size for the words shown. An .aez file (recognised by
+    its magic bytes, whatever it is called) is decoded by its model. ImageError says why not."""
+    if data[: len(aez.MAGIC)] == aez.MAGIC:
+        try:
+            decoded = decode_aez(data)
+        except (ValueError, WeightsError) as e:  # AezError, CodecError: the file's fault; WeightsError: ours
+            raise ImageError(f"it is an .aez file that cannot be decoded: {e}") from None
+        h, w = decoded.image.shape[:2]
+        note = (f"An .aez file made by {decoded.model_id}: {decoded.num_bytes:,} B, decoded to {w}×{h} "
+                f"({decoded.bits_per_pixel:.3f} bpp). The models below run on the decoded picture.")
+        return Upload(limit_size(decoded.image, MAX_SIDE)[0], (w, h), len(data), "AEZ", note)
     image = decode_image(data, max_side=MAX_SIDE)
     with Image.open(io.BytesIO(data)) as header:  # opened fine just now; its size is the file's
-        size = header.size
+        size, kind = header.size, header.format or ""
     h, w = image.shape[:2]
     if (size[0] >= size[1]) != (w >= h):  # EXIF rotation turned it
         size = size[::-1]
-    return Upload(limit_size(image, MAX_SIDE)[0], size)
+    return Upload(limit_size(image, MAX_SIDE)[0], size, len(data), kind)
+
+
+# ---------------------------------------------------------------------------------------
+# Quotable sizes: against the raw pixels, and against the visitor's own file
+
+def raw_bytes(height: int, width: int) -> int:
+    """The pixels as plain 8-bit RGB (24 bits per pixel): what "uncompressed" means here."""
+    return height * width * RAW_BITS_PER_PIXEL // 8
+
+
+def times_smaller(num_bytes: int, height: int, width: int) -> float:
+    """Raw 24-bit pixels ÷ the bytes stored: 100 means a hundred times smaller."""
+    return raw_bytes(height, width) / max(num_bytes, 1)
+
+
+def times_text(factor: float) -> str:
+    """100.2 → '100×', 12.04 → '12×', 3.04 → '3.0×', 0.5 → '0.50×': whole from 10 up, as a room quotes it."""
+    return f"{factor:,.0f}×" if factor >= 10 else f"{factor:.1f}×" if factor >= 1 else f"{factor:.2f}×"
+
+
+def smaller_text(num_bytes: int, height: int, width: int) -> str:
+    """'100× smaller' (than the raw pixels), or '2.0× bigger' where the code outweighs them."""
+    factor = times_smaller(num_bytes, height, width)
+    return f"{times_text(factor)} smaller" if factor >= 1 else f"{times_text(1 / factor)} bigger"
+
+
+def size_text(num_bytes: int) -> str:
+    """Bytes as people say them (1 KB = 1000 B): '412 KB', '11.8 KB', '1.4 MB', '950 B'."""
+    for unit, size in (("MB", 1e6), ("KB", 1e3)):
+        if num_bytes >= size:
+            value = num_bytes / size
+            return f"{value:.3g} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+    return f"{num_bytes} B"
+
+
+def percent_text(change: float) -> str:
+    """−0.886 → '−89 %', 0.31 → '+31 %' (a real minus sign, as in the tiles)."""
+    points = round(change * 100)
+    return f"{'−' if points < 0 else '+'}{abs(points)} %"
+
+
+def versus_file(num_bytes: int, model_size: tuple[int, int], upload: Upload) -> str | None:
+    """The model's bytes against the visitor's own file: '−89 % vs your 412 KB JPEG' when the
+    model saw the file's pixels; when it saw fewer (capped at MAX_SIDE, or a 64×64 square), per
+    pixel: '−72 % bits per pixel vs your 412 KB JPEG (4032×3024)'. None without a file."""
+    if not upload.num_bytes:
+        return None
+    (w, h), (w0, h0) = model_size, upload.size
+    kind = "file" if upload.format in ("", "AEZ") else upload.format
+    yours = f"your {size_text(upload.num_bytes)} {kind}"
+    if (w, h) == (w0, h0):
+        return f"{percent_text(num_bytes / upload.num_bytes - 1)} vs {yours}"
+    bpp, file_bpp = 8 * num_bytes / (w * h), 8 * upload.num_bytes / (w0 * h0)
+    return f"{percent_text(bpp / file_bpp - 1)} bits per pixel vs {yours} ({w0}×{h0})"
+
+
+# ---------------------------------------------------------------------------------------
+# File names and other visitor text, shown as typed
+
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+-.!|~:$&\"'=^")
+
+
+def plain(text: str) -> str:
+    """`text` as literal characters inside Streamlit Markdown (st.markdown, labels, alerts): every
+    character Markdown, HTML or Streamlit's :directives: could read is backslash-escaped, and line
+    breaks become spaces. A file named ![t](http://host/beacon.png).png stays that text; no
+    image is fetched."""
+    flat = " ".join(str(text).split())
+    return "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIAL else ch for ch in flat)
 
 
 def image_key(image: np.ndarray) -> str:
@@ -287,6 +382,18 @@ def codec_points(image: np.ndarray, codec: str) -> list[RatePoint]:
     """The codec's quality ladder on `image`, real file bytes."""
     return [RatePoint(codec, e.quality, e.num_bytes, metrics.bits_per_pixel(e.num_bytes, *image.shape[:2]),
                       score(image, e.decoded, full=False)["psnr"]) for e in codec_ladder(image, codec)]
+
+
+def rate_table(models: Sequence[RatePoint], families: Mapping[str, str],
+               codecs: Mapping[str, Sequence[RatePoint]]) -> list[dict]:
+    """The rate–distortion chart's points on this image as rows (its text alternative): every
+    model, then each codec's quality ladder, with bytes, bits per pixel and PSNR."""
+    rows = [{"what": f"{p.name} ({families.get(p.name, 'model')})", "quality": "", "bytes": f"{p.num_bytes:,}",
+             "bits per pixel": f"{p.bpp:.3f}", "PSNR (dB)": f"{p.psnr:.2f}"} for p in models]
+    rows += [{"what": CODECS[codec].label, "quality": str(p.quality), "bytes": f"{p.num_bytes:,}",
+              "bits per pixel": f"{p.bpp:.3f}", "PSNR (dB)": f"{p.psnr:.2f}"}
+             for codec, points in codecs.items() for p in points]
+    return rows
 
 
 def _stored_result(name: str, key: str, folder: Path | None) -> dict | None:

@@ -112,7 +112,7 @@ def uploaded_image(file_id: str, _data: bytes) -> report.Upload:
     return report.decode_upload(_data)  # ImageError is raised, so not cached, and shown to the user
 
 
-@st.cache_data(max_entries=24, ttl=RESULT_TTL, show_spinner="Encoding the same bytes as JPEG and WebP…")
+@st.cache_data(max_entries=24, ttl=RESULT_TTL, show_spinner="Encoding the same bytes as each classical codec…")
 def equal_bytes_of(input_key: str, budget: int, codec: str, _image: np.ndarray) -> report.EqualBytes:
     return report.equal_bytes(_image, budget, codec)
 

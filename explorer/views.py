@@ -22,9 +22,11 @@ from PIL import Image
 from autoencoder import metrics
 from autoencoder.data import limit_size
 from autoencoder.models import ConvAutoencoder
+from explorer import report
 from explorer.report import png_bytes
 
-ERROR_MAP_MAX = 0.25  # |x − x̂| (mean over RGB, 0…1) drawn at full brightness: 64 of 255 levels
+ERROR_PERCENTILE = 99  # error maps are brightest from this percentile of the image's own error up
+ERROR_TOP_MIN = 1 / 255  # … but never below one 8-bit level: an exact copy stays black
 ERROR_COLORSCALE = "Inferno"  # dark = exact, bright = wrong; readable in grayscale too
 LATENT_COLORSCALE = "RdBu_r"  # latents are signed: blue below zero, red above, white at zero
 LATENT_MAX_CELLS = 65_536  # heatmap cells sent to the browser; larger latents are average-pooled
@@ -55,15 +57,34 @@ def heatmap(values: np.ndarray, top: float, colorscale: str) -> np.ndarray:
     return colour_table(colorscale)[levels.round().astype(np.uint8)]
 
 
-def error_map(original: np.ndarray, reconstruction: np.ndarray, vmax: float = ERROR_MAP_MAX) -> np.ndarray:
-    """|x − x̂| averaged over RGB as a colour heatmap (uint8 RGB, same size); vmax and up is brightest.
-
-    A fixed vmax (not the image's own maximum) keeps the colours comparable between models.
-    """
+def error_values(original: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
+    """|x − x̂| averaged over RGB, pixels in 0…1: float (H, W)."""
     if original.shape != reconstruction.shape:
         raise ValueError(f"shapes differ: {original.shape} vs {reconstruction.shape}")
-    error = np.abs(original.astype(np.int16) - reconstruction.astype(np.int16)).mean(axis=2) / 255.0
-    return heatmap(error, vmax, ERROR_COLORSCALE)
+    return np.abs(original.astype(np.int16) - reconstruction.astype(np.int16)).mean(axis=2) / 255.0
+
+
+def error_top(original: np.ndarray, reconstruction: np.ndarray) -> float:
+    """The error an error map is drawn brightest at: this image's own 99th percentile
+    (ERROR_PERCENTILE), so a good model's map is not nearly black and a few wild pixels do not
+    darken the rest; at least ERROR_TOP_MIN (one 8-bit level), so an exact copy stays black."""
+    error = error_values(original, reconstruction)
+    return max(float(np.percentile(error, ERROR_PERCENTILE)), ERROR_TOP_MIN)
+
+
+def error_map(original: np.ndarray, reconstruction: np.ndarray, vmax: float | None = None) -> np.ndarray:
+    """|x − x̂| averaged over RGB as a colour heatmap (uint8 RGB, same size); vmax and up is
+    brightest (default: error_top of these two images; pass one vmax to compare several maps)."""
+    error = error_values(original, reconstruction)
+    top = vmax if vmax is not None else max(float(np.percentile(error, ERROR_PERCENTILE)), ERROR_TOP_MIN)
+    return heatmap(error, top, ERROR_COLORSCALE)
+
+
+def error_bar_html(top: float) -> str:
+    """The error maps' colour bar, saying where their scale ends and why."""
+    return colour_bar_html(ERROR_COLORSCALE, ["0 (exact)", f"{top / 2:.3f}", f"≥ {top:.3f} ({top * 255:.0f}/255)"],
+                           f"|x − x̂|, mean over RGB, pixels in 0…1; brightest from {top:.3f}, "
+                           f"this image's {ERROR_PERCENTILE}th percentile")
 
 
 def bits_top(bits: np.ndarray) -> float:
@@ -228,41 +249,70 @@ class MetricTile:
     delta: str | None
     delta_color: str  # st.metric's: "normal" (up is good), "inverse" (down is good), "off"
     help: str
-    group: str  # "quality" (how close) or "size" (how small): the app shows a row of each
+    group: str  # "headline" (the tiles beside the picture) or "detail" (a click away)
 
 
-# key → (label, value format, delta format, delta colour, help); the first four are quality
+def _signed_size(change: float) -> str:
+    """A change in bytes for a tile's delta ('-32.8 KB'; ASCII minus: st.metric reads it for the arrow)."""
+    return ("-" if change < 0 else "+") + report.size_text(abs(int(change)))
+
+
+# key → (label, value format, delta format, delta colour, help, group), in display order.
+# Formats are format strings or functions; None as a delta format: no delta.
 _TILES = (
-    ("mse", "MSE", "{:.5f}", "{:+.5f}", "inverse", "mean squared error per value, pixels in 0…1"),
-    ("psnr", "PSNR", "{:.2f} dB", "{:+.2f} dB", "normal", "peak signal-to-noise ratio: higher is closer"),
-    ("ssim", "SSIM", "{:.4f}", "{:+.4f}", "normal", "structural similarity (1 = identical)"),
+    ("psnr", "PSNR", "{:.2f} dB", "{:+.2f} dB", "normal", "peak signal-to-noise ratio: higher is closer", "headline"),
+    ("ssim", "SSIM", "{:.4f}", "{:+.4f}", "normal", "structural similarity (1 = identical)", "headline"),
+    ("smaller", "Smaller", report.times_text, None, "off",
+     "raw 24-bit pixels (width × height × 3 B) ÷ the bytes stored", "headline"),
+    ("bytes", "Size", report.size_text, _signed_size, "inverse",
+     "conv and dense models: the 8-bit latent with its value ranges; codec models: the whole .aez file "
+     "(1 KB = 1000 B)", "headline"),
+    ("mse", "MSE", "{:.5f}", "{:+.5f}", "inverse", "mean squared error per value, pixels in 0…1", "detail"),
     ("ms_ssim", "MS-SSIM", "{:.4f}", "{:+.4f}", "normal",
-     f"multi-scale SSIM; needs both sides ≥ {metrics.MS_SSIM_MIN_SIDE} px"),
-    ("ratio", "Ratio (values)", "{:.3g}×", "{:+.3g}×", "off", "input values ÷ latent values for this image"),
-    ("bytes", "Bytes", "{:,} B", "{:+,} B", "inverse",
-     "conv and dense models: the 8-bit latent with its value ranges; codec models: the whole .aez file"),
-    ("bpp", "Bits per pixel", "{:.3f}", "{:+.3f}", "inverse", "8 × bytes ÷ pixels"),
+     f"multi-scale SSIM; needs both sides ≥ {metrics.MS_SSIM_MIN_SIDE} px", "detail"),
+    ("bytes", "Bytes", "{:,} B", "{:+,} B", "inverse", "the exact size", "detail"),
+    ("bpp", "Bits per pixel", "{:.3f}", "{:+.3f}", "inverse", "8 × bytes ÷ pixels", "detail"),
+    ("raw", "Raw pixels", "{:,} B", None, "off", "width × height × 3 B: the picture as plain 8-bit RGB", "detail"),
+    ("ratio", "Values ratio", "{:.3g}×", "{:+.3g}×", "off", "input values ÷ latent values for this image", "detail"),
 )
 
 
-def _shown(value: float | None, fmt: str) -> str:
+def _format(fmt, value) -> str:
+    return fmt(value) if callable(fmt) else fmt.format(value)
+
+
+def _shown(value: float | None, fmt) -> str:
     if value is None:
         return "–"
     if isinstance(value, float) and math.isinf(value):
         return "∞"  # PSNR of a lossless result
-    return fmt.format(value)
+    return _format(fmt, value)
+
+
+def tile_numbers(numbers: Mapping[str, float | None], height: int, width: int) -> dict[str, float | None]:
+    """Analysis.numbers() with what the tiles add: the raw pixels' bytes and how many times smaller."""
+    return {**numbers, "raw": report.raw_bytes(height, width),
+            "smaller": report.times_smaller(int(numbers["bytes"]), height, width)}
 
 
 def metric_tiles(numbers: Mapping[str, float | None], previous: Mapping[str, float | None] | None) -> list[MetricTile]:
-    """Analysis.numbers() → the tiles in display order, with deltas where `previous` has the value."""
+    """tile_numbers() → the tiles in display order, with deltas where `previous` has the value."""
     tiles = []
-    for i, (key, label, fmt, delta_fmt, colour, help_text) in enumerate(_TILES):
+    for key, label, fmt, delta_fmt, colour, help_text, group in _TILES:
         value, before = numbers.get(key), (previous or {}).get(key)
         delta = None
-        if value is not None and before is not None and math.isfinite(value) and math.isfinite(before):
-            delta = delta_fmt.format(value - before)
-        tiles.append(MetricTile(label, _shown(value, fmt), delta, colour, help_text, "quality" if i < 4 else "size"))
+        if (delta_fmt and value is not None and before is not None and math.isfinite(value)
+                and math.isfinite(before)):
+            delta = _format(delta_fmt, value - before)
+        tiles.append(MetricTile(label, _shown(value, fmt), delta, colour, help_text, group))
     return tiles
+
+
+def numbers_table(tiles: list[MetricTile]) -> str:
+    """Every tile as a Markdown table (number, value, change since the model before, meaning)."""
+    rows = ["| | value | change | what it is |", "|---|---|---|---|"]
+    rows += [f"| {t.label} | {t.value} | {t.delta or ''} | {t.help} |" for t in tiles]
+    return "\n".join(rows)
 
 
 def previous_numbers(history: MutableMapping, input_key: str, model_id: str,
@@ -291,7 +341,8 @@ def data_uri(png: bytes) -> str:
 def swipe_payload(left: bytes, right: bytes, left_label: str, right_label: str, *,
                   left_alt: str, right_alt: str, max_height: str = "75vh",
                   hint: str = "Move the pointer to move the split (keys: arrows 1 %, Shift 10 %). Wheel, pinch or "
-                              "+ − zoom both sides together; drag to pan when zoomed.") -> dict:
+                              "+ − zoom both sides together; drag to pan when zoomed.",
+                  touch_hint: str = "Drag across the picture to move the split; pinch to zoom both sides.") -> dict:
     """What explorer/web/swipe.js draws: two PNG files of one size (`display_png`:
     lossless, drawn with crisp pixels when enlarged) as data URIs, their labels and alt texts,
     and the tallest the frame may be on screen (a CSS length: the presentation view keeps it
@@ -303,7 +354,7 @@ def swipe_payload(left: bytes, right: bytes, left_label: str, right_label: str, 
     return {
         "left": data_uri(left), "right": data_uri(right), "left_label": left_label, "right_label": right_label,
         "left_alt": left_alt, "right_alt": right_alt, "width": w, "height": h, "max_height": max_height,
-        "hint": hint,
+        "hint": hint, "touch_hint": touch_hint,
     }
 
 
@@ -313,22 +364,128 @@ def colour_bar_html(colorscale: str, ticks: list[str], title: str) -> str:
     table = colour_table(colorscale)
     stops = ", ".join(f"rgb({r},{g},{b}) {100 * i / (COLOUR_BAR_STOPS - 1):g}%" for i, (r, g, b) in
                       enumerate(table[np.linspace(0, 255, COLOUR_BAR_STOPS).round().astype(int)].tolist()))
-    labels = "".join(f'<span>{html.escape(t)}</span>' for t in ticks)
+    labels = "".join(f'<span style="white-space:nowrap">{html.escape(t)}</span>' for t in ticks)
+    # Labels wrap onto a second line, with a gap, rather than run into each other in a narrow column.
     return (f'<div class="colour-bar" role="img" aria-label="{html.escape(title)}: {html.escape(" … ".join(ticks))}">'
             f'<div style="height:12px;border-radius:2px;background:linear-gradient(to right, {stops})"></div>'
-            f'<div style="display:flex;justify-content:space-between;font-size:0.8rem">{labels}</div>'
-            f'<div style="font-size:0.8rem;opacity:0.75">{html.escape(title)}</div></div>')
+            f'<div style="display:flex;flex-wrap:wrap;justify-content:space-between;column-gap:1em;'
+            f'font-size:0.8rem">{labels}</div>'
+            f'<div style="font-size:0.8rem">{html.escape(title)}</div></div>')
 
 
-# Presentation mode, for a projector at 1280×800: no header gap, big metric numbers and
-# captions, tabs a finger can hit. The selectors are Streamlit's stable data-testids.
+# The page's styles (selectors: Streamlit's data-testids and the st-key-<key> classes of keyed
+# containers). One screen at 1280×800, 1440×900 and on a 390×844 phone: the slider and the
+# picture together, the numbers beside the picture (under it on a phone, two to a row).
+PAGE_CSS = """
+<style>
+/* The header band (sidebar button left, menu and run status right) holds the title row too. */
+header[data-testid=stHeader] { background: transparent !important; pointer-events: none; }
+header[data-testid=stHeader] * { pointer-events: auto; }
+.block-container { padding-top: 0.55rem !important; padding-bottom: 1rem !important; }
+[data-testid=stMainBlockContainer] [data-testid=stVerticalBlock] { gap: 0.6rem; }
+.st-key-head { flex-wrap: nowrap !important; padding: 0 8rem 0 1.5rem; min-height: 2.6rem; }
+.st-key-head h1 { font-size: 1.5rem !important; padding: 0 !important; line-height: 1.25 !important; }
+.st-key-head > div:first-child { flex: 1 1 auto; min-width: 0; }
+/* Spinners of the main path: one fixed spot in the header band, out of the page's flow. */
+.st-key-busy { position: fixed; top: 3.2rem; left: 0; right: 0; margin: 0 auto; width: fit-content !important;
+               z-index: 999990; background: var(--st-background-color, #fff); padding: 0 0.5rem;
+               border-radius: 4px; pointer-events: none; }
+/* The line under the slider keeps its height whatever it says (model, or what is running). */
+.st-key-status { min-height: 2.9em; }
+/* The swipe (explorer/web/swipe.js) reads its tallest size from this variable; in Same bytes it
+   starts lower, under two verdicts and the codec switch. */
+:root { --swipe-max-height: calc(100vh - 290px); }
+[role=tabpanel]:has(.st-key-swipe_codec) { --swipe-max-height: calc(100vh - 440px); }
+.st-key-top_picker { display: none; }
+/* The numbers beside the picture: sized with their column (container queries), never cut short. */
+.st-key-stage [data-testid=stColumn]:last-child { container-type: inline-size; }
+.st-key-tiles { gap: 0.5rem !important; }
+.st-key-tiles [data-testid=stMetric] > div { padding: 0.45rem 0.8rem !important; }
+.st-key-tiles [data-testid=stMetricValue] { font-size: clamp(1.3rem, 13cqi, 2.1rem); line-height: 1.15; }
+.st-key-tiles [data-testid=stMetricValue] p { font-size: inherit !important; line-height: inherit !important; }
+.st-key-tiles [data-testid=stMetricValue] div,
+.st-key-tiles [data-testid=stMetricLabel] div { overflow: visible !important; text-overflow: clip !important; }
+@media (max-width: 640px) {
+  .block-container { padding-top: 0.4rem !important; padding-left: 1rem !important; padding-right: 1rem !important; }
+  .st-key-head { padding: 0 2.4rem; min-height: 3.1rem; }
+  .st-key-head h1 { font-size: 1rem !important; }
+  /* No room for the intro or a projector switch on a phone: the picker, slider and picture come first. */
+  .st-key-head [data-testid=stElementContainer]:has(.stCheckbox, [data-testid=stCheckbox]),
+  .st-key-head [data-testid=stPopover], .st-key-head .st-key-about { display: none !important; }
+  .st-key-top_picker { display: block; }
+  [data-testid=stStatusWidget] button { display: none; }  /* its Stop button would cover the title */
+  .st-key-controls [data-testid=stRadio] [data-testid=stWidgetLabel] { display: none; }
+  .st-key-controls [role=radiogroup] { flex-direction: row !important; flex-wrap: wrap; column-gap: 1rem; }
+  .st-key-tiles { display: grid !important; grid-template-columns: 1fr 1fr; }
+  .st-key-tiles [data-testid=stMetricValue] { font-size: 1.4rem; }
+  :root { --swipe-max-height: calc(100svh - 400px); }
+}
+</style>
+"""
+
+# Presentation mode, for a projector at 1280×800: large numbers and labels on the picture (at
+# least 24 px), tabs that wrap rather than scroll out of sight, no hint under the picture.
 PRESENTATION_CSS = """
 <style>
-.block-container { padding-top: 3.9rem !important; padding-bottom: 0.5rem !important; max-width: 100% !important; }
-h1 { font-size: 1.6rem !important; padding: 0 !important; }
-[data-testid="stMetricValue"] { font-size: 2.6rem !important; line-height: 1.15 !important; }
-[data-testid="stMetricLabel"] p { font-size: 1.15rem !important; }
-[data-testid="stCaptionContainer"], [data-testid="stImageCaption"] { font-size: 1.05rem !important; opacity: 0.9; }
-[data-testid="stTab"] p { font-size: 1.15rem !important; }
+.block-container { max-width: 100% !important; padding-left: 2rem !important; padding-right: 2rem !important; }
+.st-key-head h1 { font-size: 1.6rem !important; }
+:root { --swipe-max-height: calc(100vh - 255px); --label-size: 24px;
+        --hint-display: none; }
+[role=tabpanel]:has(.st-key-swipe_codec) { --swipe-max-height: calc(100vh - 450px); }
+.st-key-status { min-height: 1.6em; }
+.st-key-tiles [data-testid=stMetricValue] { font-size: clamp(1.6rem, 16cqi, 2.6rem); }
+.st-key-stage [data-testid=stColumn]:last-child :is([data-testid=stMetricLabel] p, [data-testid=stMetricDelta],
+  [data-testid=stMetricDelta] *, [data-testid=stMarkdownContainer] p, button p) { font-size: 24px !important; }
+.st-key-stage [data-testid=stColumn]:last-child [data-testid=stMetricValue] p { font-size: inherit !important; }
+[data-testid=stTabs] [role=tablist] { flex-wrap: wrap; }
+[data-testid=stTab] p { font-size: 1.05rem !important; }  /* all ten on one line, sidebar open too */
+[data-testid=stCaptionContainer], [data-testid=stImageCaption] { font-size: 1.05rem !important; }
 </style>
+"""
+
+
+def css_string(text: str) -> str:
+    """`text` as a quoted CSS string: anything but letters, digits, spaces and . , · … - is a
+    hex escape, so no name can close the string or the style element."""
+    safe = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,·…-")
+    return '"' + "".join(ch if ch in safe else f"\\{ord(ch):06x}" for ch in text) + '"'
+
+
+def running_css(label: str) -> str:
+    """While a model runs: what is on screen (the last result) faded, and `label` over it."""
+    # The <span> keeps the style inside its placeholder (a style alone is moved to a page-wide
+    # block that emptying the placeholder would not clear).
+    return f"""<span class="running" hidden></span><style>
+.st-key-stage {{ opacity: 0.4; transition: opacity 0.2s; position: relative; }}
+.st-key-stage::after {{ content: {css_string(label)}; position: absolute; top: 45%; left: 50%; transform: translateX(-50%);
+  background: rgba(0, 0, 0, 0.8); color: #fff; padding: 0.4rem 0.9rem; border-radius: 6px; font-size: 1.25rem;
+  z-index: 10; white-space: nowrap; }}
+</style>"""
+
+
+# A "skip to the pictures" link, first in the focus order: the sidebar's uploader and sample
+# buttons come before the page in the document, so without it the tabs are 30-odd Tab presses
+# away. Visible only when focused; it moves focus to the open tab.
+SKIP_LINK_SCRIPT = """
+<script>
+(() => {
+  const doc = window.parent && window.parent.document ? window.parent.document : document;
+  if (doc.getElementById("skip-to-pictures")) return;
+  const link = doc.createElement("a");
+  link.id = "skip-to-pictures";
+  link.href = "#";
+  link.textContent = "Skip to the pictures";
+  link.setAttribute("style", "position:fixed;left:0.5rem;top:-3rem;z-index:1000000;padding:0.5rem 1rem;" +
+    "background:#fff;color:#1f2328;border:2px solid #c0392b;border-radius:4px;font:600 1rem sans-serif");
+  link.addEventListener("focus", () => { link.style.top = "0.5rem"; });
+  link.addEventListener("blur", () => { link.style.top = "-3rem"; });
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    const tab = doc.querySelector("[data-testid=stTabs] [role=tab][aria-selected=true]")
+      || doc.querySelector("[data-testid=stTabs] [role=tab]");
+    if (tab) tab.focus();
+  });
+  doc.body.prepend(link);
+})();
+</script>
 """

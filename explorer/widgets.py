@@ -1,82 +1,150 @@
-"""The page's controls and the numbers above the views; each *_ui() returns plain values.
+"""The page's controls and the numbers beside the pictures; each *_ui() returns plain values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
-from autoencoder import pipeline
 from autoencoder.data import ACCEPTED, GALLERY, MAX_DECODE_PIXELS, ImageError
 from autoencoder.models import MODEL_FAMILIES
 from explorer import report, views
-from explorer.state import gallery_image, gallery_thumbnail, uploaded_image
+from explorer.results import app_stores
+from explorer.state import analysis_key, gallery_image, gallery_thumbnail, uploaded_image
 
 THUMBNAIL_MIN = 256  # compare-all pictures: small ones enlarged to this, large ones cut to views.THUMBNAIL_MAX
 
 
 ZOOM_DEFAULTS = {"zoom_x": 50, "zoom_y": 50, "zoom": 4}  # widget key → value until the Zoom tab moves it
 
+# The two uploaders: the sidebar's, and the compact picker's at the top of the page, which
+# narrow screens show instead of the sidebar (collapsed there). The last one used is the upload.
+UPLOADERS = ("upload", "upload_top")
+PICKER = "picker"  # the compact picker's popover (its key: st.session_state[PICKER] is whether it is open)
+
 
 @dataclass(frozen=True)
 class Source:
     kind: str  # "upload" or "gallery"
     name: str  # file name or gallery name
-    upload: object | None  # the UploadedFile, for uploads
+    upload: object | None  # the UploadedFile; None for a gallery photo, or while its uploader is between files
 
 
 def pick_gallery(name: str) -> None:
     st.session_state.gallery = name
     st.session_state.source = "gallery"
+    st.session_state[PICKER] = False  # a phone sees the picture it chose, not the picker
+
+
+def pick_gallery_pill() -> None:
+    if st.session_state.get("gallery_pills"):
+        pick_gallery(st.session_state.gallery_pills)
 
 
 def back_to_upload() -> None:
     st.session_state.source = "upload"
+    st.session_state[PICKER] = False
 
 
-def upload_changed() -> None:
-    st.session_state.source = "upload" if st.session_state.upload is not None else "gallery"
+def upload_changed(key: str) -> None:
+    """A file arrived: show it. A file taken out changes nothing on screen: replacing a file
+    empties the uploader (one run) before the new one is in, and that run must not flash the
+    gallery photo; the last picture stays until another is chosen."""
+    if st.session_state.get(key) is not None:
+        st.session_state.source = "upload"
+        st.session_state.uploader = key
+        st.session_state[PICKER] = False
+
+
+def _uploader(key: str, where) -> None:
+    where.file_uploader(
+        "Upload a picture", type=list(report.UPLOAD_TYPES), key=key, on_change=upload_changed, args=(key,),
+        help=f"{ACCEPTED}, or an .aez file made here; up to {st.get_option('server.maxUploadSize')} MB and "
+             f"{MAX_DECODE_PIXELS / 1e6:g} megapixels. EXIF rotation is applied; transparency is shown "
+             "on white; grayscale, palette, CMYK and 16-bit images are converted to RGB.",
+    )
+
+
+def _back_button(where, upload, source: str, key: str) -> None:
+    if upload is not None and source == "gallery":
+        where.button(f"Back to {report.plain(upload.name)}", key=key, on_click=back_to_upload,
+                     icon=":material/undo:", width="stretch")
 
 
 def input_ui() -> Source:
-    """Sidebar: upload or gallery, and a way back to the upload after a gallery pick."""
+    """The image: upload or gallery, in the sidebar (wide screens) and in a compact picker at the
+    top of the page (narrow screens, where the sidebar starts collapsed); a way back to the
+    upload after a gallery pick."""
     st.session_state.setdefault("gallery", report.DEFAULT_IMAGE)
     st.session_state.setdefault("source", "gallery")
+    upload = st.session_state.get(st.session_state.get("uploader", UPLOADERS[0]))
+    kept = st.session_state.get("kept_upload")  # (name, report.Upload) of the last upload shown
+    showing_upload = st.session_state.source == "upload" and (upload is not None or kept is not None)
+    shown_name = (upload.name if upload is not None else kept[0]) if showing_upload else st.session_state.gallery
+
+    with st.container(key="top_picker"):  # hidden on wide screens (views.PAGE_CSS)
+        with st.popover(f"Image: {report.plain(shown_name)}", key=PICKER, on_change="rerun",
+                        icon=":material/image:", width="stretch"):
+            _uploader(UPLOADERS[1], st)
+            _back_button(st, upload, st.session_state.source, "back_to_upload_top")
+            st.session_state.gallery_pills = st.session_state.gallery if not showing_upload else None
+            st.pills("…or a sample photo", [g.name for g in GALLERY], key="gallery_pills",
+                     on_change=pick_gallery_pill)
     with st.sidebar:
         st.header("Image")
-        upload = st.file_uploader(
-            "Upload a picture", type=list(report.UPLOAD_TYPES), key="upload", on_change=upload_changed,
-            help=f"{ACCEPTED}; up to {st.get_option('server.maxUploadSize')} MB and "
-                 f"{MAX_DECODE_PIXELS / 1e6:g} megapixels. EXIF rotation is applied; transparency is shown "
-                 "on white; grayscale, palette, CMYK and 16-bit images are converted to RGB.",
-        )
-        if upload is not None and st.session_state.source == "gallery":
-            st.button(f"Back to {upload.name}", key="back_to_upload", on_click=back_to_upload,
-                      icon=":material/undo:", width="stretch")
+        _uploader(UPLOADERS[0], st)
+        _back_button(st, upload, st.session_state.source, "back_to_upload")
         st.subheader("…or pick a sample photo")
         columns = st.columns(2)
         for i, entry in enumerate(GALLERY):
             with columns[i % 2]:
                 st.image(gallery_thumbnail(entry.name), output_format="PNG", alt=f"Sample photo: {entry.name}")
-                current = st.session_state.source == "gallery" and st.session_state.gallery == entry.name
+                current = not showing_upload and st.session_state.gallery == entry.name
                 st.button(entry.name, key=f"gallery_{i}", on_click=pick_gallery, args=(entry.name,), wrap=True,
                           type="primary" if current else "secondary", width="stretch", help=entry.credit)
-    if st.session_state.source == "upload" and upload is not None:
-        return Source("upload", upload.name, upload)
+    if showing_upload:
+        return Source("upload", shown_name, upload)
     return Source("gallery", st.session_state.gallery, None)
 
 
-def model_ui(cards: list[report.ModelCard]) -> tuple[report.ModelCard, bool]:
-    """Family switch, bottleneck slider and notebook view. Returns (chosen model, notebook
-    toggle); dense models see 64×64 whatever the toggle says."""
+def measured_bpp(cards: list[report.ModelCard], input_key: str) -> dict[str, float]:
+    """Bits per pixel of the codec models already run on this input (shared store; nothing is
+    computed here): the slider then labels them by this image's bytes, not the Kodak mean."""
+    _, analyses = app_stores()
+    found = {}
+    for card in (c for c in cards if c.family == "codec"):
+        key = analysis_key(card, input_key)
+        if analyses.ready(key):
+            try:
+                found[card.id] = analyses.get(key, _not_stored).analysis.bits_per_pixel
+            except LookupError:  # dropped between the two calls
+                pass
+    return found
+
+
+def _not_stored():
+    raise LookupError("not stored")
+
+
+def model_ui(cards: list[report.ModelCard], measured: Mapping[str, float]) -> tuple[report.ModelCard, bool, object]:
+    """Family switch, bottleneck slider (each family keeps its position) and notebook view.
+    Returns (chosen model, notebook toggle, the status line under the slider: the page writes
+    what is shown or running there). Dense models see 64×64 whatever the toggle says.
+
+    `measured`: codec models' bits per pixel on this image, for those already run (the others
+    show their Kodak mean, marked ~). The slider is drawn before the chosen model runs, so the
+    one just chosen gets its measured label on the next run: a slider drawn after the run would
+    be re-created by it, losing keyboard focus and, after quick moves, its position."""
     families = [f for f in MODEL_FAMILIES if any(c.family == f for c in cards)]
     if st.session_state.get("family") not in families:  # its models were all left out since
         st.session_state.pop("family", None)
-    left, middle, right = st.columns([1.3, 4, 1.3], vertical_alignment="center")
+    left, middle, right = st.container(key="controls").columns([1.25, 4, 1.25], vertical_alignment="top")
     family = left.radio("Model family", families, format_func=lambda f: MODEL_FAMILIES[f].label, key="family",
-                        help="conv models take any size; dense models take exactly 64×64 pixels")
+                        help="conv models take any size; dense models take exactly 64×64 pixels; codec models "
+                             "write a real compressed file")
     options = report.family_cards(cards, family)
     by_id = {c.id: c for c in options}
     if st.session_state.get(f"model_{family}") not in by_id:  # a model left out since it was picked
@@ -85,16 +153,31 @@ def model_ui(cards: list[report.ModelCard]) -> tuple[report.ModelCard, bool]:
         middle.markdown(f"**Bottleneck:** {options[0].id} — {options[0].label}")
         model_id = options[0].id
     else:
+        # value: the model chosen so far, not the family's default. When a codec label changes
+        # (its bits measured on this image), the browser redraws the slider at this value.
         model_id = middle.select_slider(
-            "Bottleneck (left: wide, right: narrow)", [c.id for c in options],
-            value=report.default_card(options).id, key=f"model_{family}",
-            format_func=lambda i: by_id[i].short_label,
+            "Bottleneck: narrower to the right", [c.id for c in options],
+            value=st.session_state.get(f"model_{family}", report.default_card(options).id), key=f"model_{family}",
+            persist_state="page",
+            format_func=lambda i: by_id[i].slider_label(measured.get(i)),
         )
-        middle.caption(f"**{model_id}**: {by_id[model_id].label}")
+    status = middle.container(key="status").empty()
     notebook = right.toggle("64×64 like the original notebook", key="notebook", disabled=family == "dense",
                             wrap=True, help="The centre square of the image, resized to 64×64, as in the notebook "
                                  "this project grew from. Dense models always see this.")
-    return by_id[model_id], notebook
+    return by_id[model_id], notebook, status
+
+
+def model_caption(card: report.ModelCard, bpp: float | None, presenting: bool = False) -> str:
+    """The status line's words for the model on screen: its id and what its code is (on a
+    projector, only what a room reads)."""
+    if card.family == "codec" and bpp is not None:
+        kodak = f" ({card.nominal_bpp:.2f} on Kodak)" if card.nominal_bpp else ""
+        details = "" if presenting else f" · {card.latent_text}"
+        return f"**{card.id}**: {bpp:.3f} bpp on this image{kodak}{details}"
+    if presenting:
+        return f"**{card.id}**: {card.latent_text}"
+    return f"**{card.id}**: {card.label}"
 
 
 def zoom_ui() -> tuple[float, float, int]:
@@ -113,36 +196,38 @@ def zoom_settings() -> tuple[float, float, int]:
     return x / 100, y / 100, zoom
 
 
-def image_of(source: Source, notices) -> tuple[np.ndarray, str, tuple[int, int] | None]:
-    """The picture to show, its name and (uploads) the file's own size; a broken upload is
-    explained in `notices` and the last gallery pick shown instead, so the session keeps working."""
+def image_of(source: Source, notices) -> tuple[np.ndarray, str, report.Upload | None]:
+    """The picture to show, its name and (uploads) the file as read; a broken upload is
+    explained in `notices` and the last gallery pick shown instead, so the session keeps working.
+    While the uploader is between files, the last upload stays on screen."""
     if source.kind == "upload":
+        if source.upload is None:
+            name, upload = st.session_state.kept_upload
+            return upload.image, name, upload
         try:
             upload = uploaded_image(source.upload.file_id, source.upload.getvalue())
-            return upload.image, source.name, upload.size
         except ImageError as e:
             fallback = st.session_state.gallery
-            notices.error(f"**{source.name}** cannot be used: {e}. Showing “{fallback}” instead; upload another "
-                          "file or pick a sample photo.", icon=":material/error:")
+            notices.error(f"**{report.plain(source.name)}** cannot be used: {e}. Showing “{fallback}” instead; "
+                          "upload another file or pick a sample photo.", icon=":material/error:")
             return gallery_image(fallback), fallback, None
+        st.session_state.kept_upload = (source.name, upload)
+        return upload.image, source.name, upload
     return gallery_image(source.name), source.name, None
 
 
-PRESENTED_TILES = ("PSNR", "SSIM", "Bytes", "Bits per pixel")  # presentation mode: the four that tell the story
+PRESENTED_TILES = ("PSNR", "Smaller", "Size")  # presentation mode: the three a room quotes
 
 
-def show_metrics(analysis: pipeline.Analysis, previous: dict | None, presenting: bool) -> None:
-    """Two rows of four tiles; presenting, one column of the four that matter, in large type."""
-    tiles = views.metric_tiles(analysis.numbers(), previous)
-    if presenting:
-        for tile in (t for t in tiles if t.label in PRESENTED_TILES):
+def show_metrics(tiles: list[views.MetricTile], quote: str, where, presenting: bool) -> None:
+    """The headline tiles (one column beside the picture, two to a row on a phone), the
+    quotable line under them, and every number a click away."""
+    with where.container(key="tiles"):
+        for tile in (t for t in tiles if t.group == "headline" and (not presenting or t.label in PRESENTED_TILES)):
             st.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help, border=True)
-        return
-    for group in ("quality", "size"):
-        row = [t for t in tiles if t.group == group]
-        for column, tile in zip(st.columns(4), row):
-            column.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help,
-                          border=True)
+    where.markdown(quote, width="stretch")
+    with where.popover("All numbers", icon=":material/table:", width="stretch"):
+        st.markdown(views.numbers_table(tiles))
 
 
 def show_png(where, png: bytes, alt: str, caption: str | None = None) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from app_models import make_app_weights
+from explorer import report
 from corpus import IMAGE_CASES, MANIFEST_CASES, WHOLE_MANIFEST_CASES, break_model
 from conftest import photo
 
@@ -33,18 +36,35 @@ def app(app_weights, monkeypatch) -> AppTest:
     return at
 
 
-TILES = ["MSE", "PSNR", "SSIM", "MS-SSIM", "Ratio (values)", "Bytes", "Bits per pixel"]
-PRESENTED = ["PSNR", "SSIM", "Bytes", "Bits per pixel"]
+TILES = ["PSNR", "SSIM", "Smaller", "Size"]  # beside the picture; the rest under "All numbers"
+PRESENTED = ["PSNR", "Smaller", "Size"]
 
 
 def assert_healthy(at: AppTest, tiles: list[str] = TILES) -> None:
     assert not at.exception, [e.value for e in at.exception]
-    assert [m.label for m in at.metric[: len(tiles)]] == tiles, "the metric tiles are missing"
+    # The tiles stand beside the view, drawn after it: the last metrics on the page.
+    assert [m.label for m in at.metric[-len(tiles):]] == tiles, "the metric tiles are missing"
 
 
 def metrics_of(at: AppTest) -> dict[str, tuple[str, str]]:
-    """The main metric tiles (they come first; compare-all rows add more below)."""
-    return {m.label: (m.value, m.delta) for m in at.metric[: len(TILES)]}
+    """Every number of the page's result as label → (value, change): the tiles beside the
+    picture and the "All numbers" table (compare-all rows add tiles of their own before them)."""
+    shown = {m.label: (m.value, m.delta) for m in at.metric[-len(TILES):]}
+    table = next(m.value for m in at.markdown if m.value.startswith("| | value | change |"))
+    for row in table.splitlines()[2:]:
+        label, value, change, _ = (cell.strip() for cell in row.strip("|").split("|"))
+        shown.setdefault(label, (value, change or None))
+    return shown
+
+
+def quote(at: AppTest) -> str:
+    """The quotable line under the tiles."""
+    return next(m.value for m in at.markdown if "than its pixels" in m.value)
+
+
+def status_line(at: AppTest) -> str:
+    """The line under the slider: the model on screen."""
+    return next(c.value for c in at.caption if c.value.startswith("**"))
 
 
 def view(at: AppTest, name: str) -> AppTest:
@@ -55,8 +75,14 @@ def view(at: AppTest, name: str) -> AppTest:
     return at
 
 
+def seen(markdown: str) -> str:
+    """Markdown as a reader sees it: backslash escapes (file names are escaped) undone."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 def main_captions(at: AppTest) -> list[str]:
-    return [c for image in at.main.image for c in image.captions]
+    """The pictures' captions as shown (image captions are Markdown)."""
+    return [seen(c) for image in at.main.image for c in image.captions]
 
 
 def swipes(at: AppTest) -> list[dict]:
@@ -77,6 +103,14 @@ def png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def upload_photo(at: AppTest, name: str, image: np.ndarray, key: str = "upload") -> str:
+    """Upload `image` as a PNG named `name` and rerun; the size the page then shows, 'W×H'."""
+    at.file_uploader(key=key).upload(name, png(image), "image/png")
+    at.run()
+    assert_healthy(at)
+    return original_size(at)
+
+
 def image_alts(at: AppTest) -> list[str | None]:
     """The alt text of every st.image on the page (None where it has none)."""
     return [img.alt if img.HasField("alt") else None for image in at.image for img in image.proto.imgs]
@@ -91,17 +125,19 @@ def test_default_page_shows_a_gallery_image_through_the_middle_conv_model(app):
     slider = app.select_slider(key="model_conv")
     assert slider.options == ["conv-c16 · 12×", "conv-c4 · 48×"]
     assert slider.value == "conv-c16"
-    assert any(c.value == "**conv-c16**: 12× · 8×8×16 latent per 64×64 px · 2 bpp at 8 bits" for c in app.caption)
+    assert status_line(app) == "**conv-c16**: 12× · 8×8×16 latent per 64×64 px · 2 bpp at 8 bits"
     shown = metrics_of(app)
-    assert shown["Bytes"][0] == f"{16 * 64 * 64 + 16 * 4:,} B"
-    assert shown["Ratio (values)"][0] == "12×"
+    assert shown["Bytes"][0] == f"{16 * 64 * 64 + 16 * 4:,} B" and shown["Size"][0] == "65.6 KB"
+    assert shown["Smaller"][0] == "12×"  # 512 × 512 × 3 B ÷ 65,600 B
+    assert shown["Values ratio"][0] == "12×"
+    assert quote(app) == "**12× smaller** than its pixels · 2.002 bits per pixel"  # a gallery photo: no file
     assert all(not delta for _, delta in shown.values())  # nothing to compare with yet
     assert not app.get("plotly_chart")  # the latent heatmap only runs in its own tab
     assert len(app.sidebar.image) == 6  # the gallery thumbnails
 
 
 def test_every_view_opens_and_every_picture_has_alt_text(app):
-    for name in ("Side by side", "Zoom", "Latent", "Same bytes as JPEG/WebP", "Files", "Denoise", "Find defects",
+    for name in ("Side by side", "Zoom", "Latent", "Same bytes", "Files", "Denoise", "Find defects",
                  "Interpolate"):
         view(app, name)
         assert_healthy(app)
@@ -117,9 +153,10 @@ def test_slider_move_changes_the_numbers_and_shows_deltas(app):
     app.select_slider(key="model_conv").set_value("conv-c4").run()
     assert_healthy(app)
     after = metrics_of(app)
-    assert after["Bytes"][0] == f"{4 * 64 * 64 + 4 * 4:,} B"
+    assert after["Bytes"][0] == f"{4 * 64 * 64 + 4 * 4:,} B" and after["Size"][0] == "16.4 KB"
     assert after["PSNR"][0] != before["PSNR"][0]
-    assert after["Bytes"][1] == f"{-12 * 64 * 64 - 12 * 4:+,} B"
+    assert after["Bytes"][1] == f"{-12 * 64 * 64 - 12 * 4:+,} B" and after["Size"][1] == "-49.2 KB"
+    assert after["Smaller"][0] == "48×" and status_line(app).startswith("**conv-c4**: 48×")
     assert after["PSNR"][1].endswith(" dB")
     moved = swipes(app)[0]
     assert moved["left"] == picture["left"] and moved["right"] != picture["right"]  # same original, new reconstruction
@@ -176,9 +213,10 @@ def test_family_switch_to_dense_uses_the_64px_centre(app):
     app.radio(key="family").set_value("dense").run()
     assert_healthy(app)
     assert original_size(app) == "64×64"
-    assert any("Dense models see the centre square" in i.value for i in app.info)
+    assert any("Dense models see the centre square" in c.value for c in app.caption)
     assert metrics_of(app)["MS-SSIM"][0] == "–"  # too small for five scales
-    assert metrics_of(app)["Bytes"][0] == "68 B"  # 64 codes + one float16 range
+    assert metrics_of(app)["Bytes"][0] == "68 B" == metrics_of(app)["Size"][0]  # 64 codes + one float16 range
+    assert quote(app).startswith("**181× smaller**")  # 64 × 64 × 3 B ÷ 68 B
     view(app, "Latent")  # the code drawn as its per-patch map: one 8×8 map for 64 values
     heatmap = json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]
     z = heatmap["z"]  # plotly sends arrays as {"dtype", "bdata", "shape"} or as nested lists
@@ -212,11 +250,8 @@ def test_gallery_pick_switches_the_image(app):
 
 
 def test_upload_replaces_the_gallery_image_and_can_be_brought_back(app):
-    app.file_uploader(key="upload").upload("mine.png", png(photo(90, 120)), "image/png")
-    app.run()
-    assert_healthy(app)
+    assert upload_photo(app, "mine.png", photo(90, 120)) == "120×90"
     assert not app.error
-    assert original_size(app) == "120×90"
     assert not [b for b in app.button if b.key == "back_to_upload"]  # showing the upload already
     app.button(key="gallery_1").click().run()  # back to the gallery while the file stays uploaded
     assert original_size(app) == "600×400"
@@ -226,10 +261,7 @@ def test_upload_replaces_the_gallery_image_and_can_be_brought_back(app):
 
 
 def test_an_image_too_small_to_compress_says_so(app):
-    app.file_uploader(key="upload").upload("tiny.png", png(photo(2, 2)), "image/png")
-    app.run()
-    assert_healthy(app)
-    assert original_size(app) == "2×2"
+    assert upload_photo(app, "tiny.png", photo(2, 2)) == "2×2"
     (warning,) = app.warning
     assert "too small to compress" in warning.value and "12 B as plain 8-bit RGB" in warning.value
 
@@ -240,11 +272,15 @@ def test_codec_family_shows_the_decoded_file_its_bits_map_and_a_download(app):
     shown = metrics_of(app)
     size = int(shown["Bytes"][0].removesuffix(" B").replace(",", ""))
     assert float(shown["Bits per pixel"][0]) == pytest.approx(8 * size / (512 * 512), abs=1e-3)
+    # The real compression of the file written, and the line under the slider with this image's bits.
+    assert shown["Smaller"][0] == report.times_text(512 * 512 * 3 / size)
+    assert status_line(app).startswith(f"**codec-c4-hp**: {8 * size / (512 * 512):.3f} bpp on this image")
+    assert "mean–scale hyperprior" in status_line(app) and "hyperprior prior" not in status_line(app)
     captions = main_captions(view(app, "Side by side"))
     assert any(c.startswith(f"Decoded from the {size:,} B .aez file · codec-c4-hp") for c in captions)
     assert any(c.startswith("Where the bits go") for c in captions)
     assert "Compressed file (.aez)" in [b.proto.label for b in view(app, "Files").get("download_button")]
-    view(app, "Same bytes as JPEG/WebP")
+    view(app, "Same bytes")
     verdicts = [m.value for m in app.markdown if "at these bytes" in m.value or "cannot make a file" in m.value]
     assert len(verdicts) == 2  # one for JPEG, one for WebP
     if [s for s in swipes(app)]:  # a swipe against the first codec that fits in the bytes
@@ -266,7 +302,7 @@ def test_an_uploaded_aez_file_is_decoded_and_a_broken_one_refused(app, app_weigh
     app.file_uploader(key="aez_upload").upload("broken.aez", data[:-9], "application/octet-stream")
     app.run()
     assert_healthy(app)
-    assert any("broken.aez** cannot be decoded" in e.value and "CRC-32" in e.value for e in app.error)
+    assert any("broken.aez** cannot be decoded" in seen(e.value) and "CRC-32" in e.value for e in app.error)
 
 
 def test_presentation_layout_hides_the_prose_and_shows_four_large_numbers(app):
@@ -276,8 +312,10 @@ def test_presentation_layout_hides_the_prose_and_shows_four_large_numbers(app):
     assert_healthy(app, PRESENTED)
     assert len(app.metric) == len(PRESENTED)
     assert not [m.value for m in app.markdown if "squeezes the image" in m.value]
-    assert any("stMetricValue" in h.proto.body for h in app.get("html"))  # the large-type styles
-    assert swipes(app)[0]["max_height"].startswith("calc(100vh")  # the picture fits one screen
+    assert any("--label-size: 24px" in h.proto.body for h in app.get("html"))  # the large-type styles
+    assert "than its pixels" in quote(app)  # the ratio a room can read
+    # The picture's tallest size is the page's, per screen (the browser test measures it).
+    assert swipes(app)[0]["max_height"].startswith("var(--swipe-max-height")
 
 
 @pytest.mark.slow
@@ -371,8 +409,127 @@ def test_odd_image_files_through_the_page(app, name):
         assert original_size(app) != "512×512"
         return
     (error,) = app.error
-    assert error.value.startswith("**odd-file.png** cannot be used: ") and case.words in error.value
+    assert seen(error.value).startswith("**odd-file.png** cannot be used: ") and case.words in seen(error.value)
     assert "Showing “Astronaut” instead" in error.value and "DOS attack" not in error.value
     assert original_size(app) == "512×512"
     app.select_slider(key="model_conv").set_value("conv-c4").run()  # and the session goes on
     assert_healthy(app)
+
+
+# ---------------------------------------------------------------------------------------
+# Issue 21: quotable numbers, steady reruns, the slider per family; issue 22: file names as text
+
+def test_an_upload_is_compared_with_its_own_file(app):
+    data = png(photo(96, 128))
+    app.file_uploader(key="upload").upload("mine.png", data, "image/png")
+    app.run()
+    assert_healthy(app)
+    size = int(metrics_of(app)["Bytes"][0].removesuffix(" B").replace(",", ""))
+    change = report.percent_text(size / len(data) - 1)  # the model saw the file's own 128×96 pixels
+    assert quote(app) == (f"**{report.smaller_text(size, 96, 128)}** than its pixels · "
+                          f"**{change} vs your {report.size_text(len(data))} PNG** · {8 * size / (96 * 128):.3f} bits per pixel")
+
+
+def test_replacing_an_upload_never_shows_the_gallery_photo_in_between(app):
+    assert upload_photo(app, "first.png", photo(90, 120, seed=1)) == "120×90"
+    # Replacing a file empties the uploader for one run before the new file is in: that run
+    # keeps the last upload on screen, and no sample photo is marked as chosen.
+    app.file_uploader(key="upload").clear()
+    app.run()
+    assert_healthy(app)
+    assert original_size(app) == "120×90"
+    assert not [b for b in app.sidebar.button if b.key.startswith("gallery_") and b.proto.type == "primary"]
+    assert upload_photo(app, "second.png", photo(100, 150, seed=2)) == "150×100"
+    app.button(key="gallery_1").click().run()  # a sample photo still replaces it when asked
+    assert original_size(app) == "600×400"
+
+
+def test_the_compact_picker_uploads_too(app):
+    assert upload_photo(app, "phone.png", photo(80, 100), key="upload_top") == "100×80"
+    app.pills(key="gallery_pills").set_value("Coffee").run()
+    assert original_size(app) == "600×400"
+    app.button(key="back_to_upload_top").click().run()
+    assert original_size(app) == "100×80"
+
+
+def test_the_slider_keeps_its_position_per_family(app):
+    app.select_slider(key="model_conv").set_value("conv-c4").run()
+    app.radio(key="family").set_value("codec").run()
+    assert status_line(app).startswith("**codec-c4-hp**")
+    app.radio(key="family").set_value("conv").run()
+    assert_healthy(app)
+    assert app.select_slider(key="model_conv").value == "conv-c4"
+    assert status_line(app).startswith("**conv-c4**")
+
+
+def test_an_aez_file_on_the_image_uploader_is_decoded_and_shown(app):
+    from autoencoder import codec
+    from autoencoder.data import to_tensor
+
+    model, sha = codec.load_codec("codec-c4-hp")
+    data = codec.compress(model, to_tensor(photo(72, 88)), "codec-c4-hp", sha).data
+    app.file_uploader(key="upload").upload("photo.aez", data, "application/octet-stream")
+    app.run()
+    assert_healthy(app)
+    assert not app.error
+    assert original_size(app) == "88×72"
+    assert any(f"An .aez file made by codec-c4-hp: {len(data):,} B, decoded to 88×72" in c.value for c in app.caption)
+    assert f"vs your {report.size_text(len(data))} file" in quote(app)
+
+
+def node_texts(node) -> list[str]:
+    """Every string an element or block of the page carries (labels, bodies, captions, …)."""
+    texts = []
+
+    def walk_message(message) -> None:
+        for field, value in message.ListFields():
+            values = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+            for v in values:
+                if isinstance(v, str):
+                    texts.append(v)
+                elif hasattr(v, "ListFields"):
+                    walk_message(v)
+
+    proto = getattr(node, "proto", None)
+    if proto is not None and hasattr(proto, "ListFields"):
+        walk_message(proto)
+    for child in getattr(node, "children", {}).values():
+        texts += node_texts(child)
+    return texts
+
+
+BEACON = "![t](http://127.0.0.1:8699/beacon.png).png"
+
+
+def test_file_names_are_shown_as_plain_text_everywhere(app):
+    def assert_plain(at: AppTest) -> None:
+        named = [t for t in node_texts(at._tree) if "beacon" in t]
+        assert named, "the file name is shown somewhere"
+        for text in named:
+            # Markdown would fetch ![t](url) as a picture: every bracket is escaped.
+            assert "![" not in text and "](" not in text, text
+
+    app.file_uploader(key="upload").upload(BEACON, png(photo(60, 80)), "image/png")
+    app.run()
+    assert_healthy(app)
+    assert_plain(app)  # the picker's label "Image: …"
+    assert seen(next(t for t in node_texts(app._tree) if t.startswith("Image: "))) == f"Image: {BEACON}"
+    app.button(key="gallery_2").click().run()
+    assert_plain(app)  # the "Back to …" buttons
+    app.file_uploader(key="upload").upload(BEACON, b"not an image", "image/png")
+    app.run()
+    assert_plain(app)  # the refusal
+    assert seen(app.error[0].value).startswith(f"**{BEACON}** cannot be used")
+    view(app, "Files")
+    app.file_uploader(key="aez_upload").upload(BEACON.replace(".png", ".aez"), b"\x89AEZ broken", "application/octet-stream")
+    app.run()
+    assert_plain(app)  # the .aez uploader's refusal
+
+
+def test_the_latent_shows_each_channel_on_its_own_scale_by_default(app):
+    view(app, "Latent")
+    assert any("each on its own colour scale" in c.value for c in app.caption)
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["colorbar"]["title"]["text"] == "÷ channel max"
+    app.toggle(key="shared_scale").set_value(True).run()
+    assert any("one colour scale for all" in c.value for c in app.caption)

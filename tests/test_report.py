@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from autoencoder import pipeline
 from explorer import figures, report
@@ -59,6 +61,86 @@ def test_family_cards_run_from_wide_to_narrow_and_default_is_the_middle():
     assert [c.id for c in conv] == ["conv-c64", "conv-c16", "conv-c4"]
     assert report.default_card(conv).id == "conv-c16"
     assert [c.id for c in report.family_cards(cards, "dense")] == ["dense-d256"]
+
+
+def test_codec_slider_labels_use_this_image_s_bits_per_pixel_once_known():
+    card = report.model_card({"id": "codec-c16-hp", "family": "codec", "latent_channels": 16, "ratio": 12.0,
+                              "prior": "hyperprior", "lmbda": 0.003, "bpp_kodak": 0.3211, "sha256": ""})
+    assert card.slider_label() == card.short_label == "codec-c16-hp · ~0.32 bpp"  # the Kodak mean, marked
+    assert card.slider_label(0.2401) == "codec-c16-hp · 0.240 bpp"  # measured on this image
+    assert "(mean–scale hyperprior, λ = 0.003)" in card.label and "hyperprior prior" not in card.label
+    factorized = report.model_card({"id": "codec-c32-fp", "family": "codec", "latent_channels": 32, "ratio": 6.0,
+                                    "prior": "factorized", "lmbda": 0.013, "sha256": ""})
+    assert "(factorized prior, λ = 0.013)" in factorized.label
+    conv = report.model_card({"id": "conv-c16", "family": "conv", "latent_channels": 16, "ratio": 12.0, "sha256": ""})
+    assert conv.slider_label(1.9) == "conv-c16 · 12×"  # conv ratios are the model's own
+
+
+# ---------------------------------------------------------------------------------------
+# Quotable sizes
+
+def test_times_smaller_is_raw_24_bit_pixels_over_stored_bytes():
+    # The issue's example: codec-c16-hp's 11,819 B file of a 768×512 photo.
+    assert report.raw_bytes(512, 768) == 768 * 512 * 3 == 1_179_648
+    assert report.times_smaller(11_819, 512, 768) == pytest.approx(99.81, abs=0.01)
+    assert report.smaller_text(11_819, 512, 768) == "100× smaller"
+    assert report.smaller_text(65_600, 512, 512) == "12× smaller"  # conv-c16: 786,432 / 65,600 = 11.99
+    assert report.smaller_text(3 * 512 * 512 // 3, 512, 512) == "3.0× smaller"
+    assert report.smaller_text(24, 2, 2) == "2.0× bigger"  # a tiny image: the code outweighs its 12 B
+
+
+@pytest.mark.parametrize("num_bytes, text", [(950, "950 B"), (11_819, "11.8 KB"), (65_600, "65.6 KB"),
+                                             (412_345, "412 KB"), (1_412_345, "1.41 MB")])
+def test_sizes_read_as_people_say_them(num_bytes, text):
+    assert report.size_text(num_bytes) == text
+
+
+def test_against_the_visitor_s_own_file():
+    jpeg = report.Upload(np.zeros((512, 768, 3), np.uint8), (768, 512), 103_000, "JPEG")
+    assert report.versus_file(11_819, (768, 512), jpeg) == "−89 % vs your 103 KB JPEG"  # 11,819 / 103,000 − 1
+    assert report.versus_file(206_000, (768, 512), jpeg) == "+100 % vs your 103 KB JPEG"
+    # The model saw fewer pixels than the file has (capped, or a 64×64 square): compared per pixel.
+    big = report.Upload(np.zeros((768, 1024, 3), np.uint8), (4032, 3024), 2_000_000, "JPEG")
+    bpp_model, bpp_file = 8 * 30_000 / (1024 * 768), 8 * 2_000_000 / (4032 * 3024)
+    expected = report.percent_text(bpp_model / bpp_file - 1)
+    assert report.versus_file(30_000, (1024, 768), big) == f"{expected} bits per pixel vs your 2 MB JPEG (4032×3024)"
+    assert report.versus_file(1, (1, 1), report.Upload(np.zeros((1, 1, 3), np.uint8), (1, 1))) is None
+
+
+def test_upload_records_the_file_s_bytes_and_format():
+    data = io.BytesIO()
+    Image.fromarray(photo(40, 60)).save(data, format="JPEG", quality=90)
+    upload = report.decode_upload(data.getvalue())
+    assert (upload.num_bytes, upload.format, upload.size, upload.note) == (len(data.getvalue()), "JPEG", (60, 40), None)
+
+
+def test_an_unreadable_aez_upload_is_refused_as_an_image_error():
+    from autoencoder import aez
+    from autoencoder.data import ImageError
+
+    with pytest.raises(ImageError, match="an .aez file that cannot be decoded"):
+        report.decode_upload(aez.MAGIC + b"\x01 not really")
+
+
+@pytest.mark.parametrize("name", ["![t](http://127.0.0.1:8699/beacon.png).png", "[x](javascript:alert(1)).jpg",
+                                  "a\\b*c*_d_.png", ":red[big]:smile:.png", "<img src=x onerror=alert(1)>.png",
+                                  "# heading\nline.png"])
+def test_file_names_are_escaped_for_markdown(name):
+    escaped = report.plain(name)
+    # Every character Markdown, HTML or Streamlit's :directives: could read is backslash-escaped
+    # (CommonMark reads a backslash before ASCII punctuation as that character, literally)…
+    specials = set("\\`*_{}[]()<>#+-.!|~:$&\"'=^")
+    i = 0
+    while i < len(escaped):
+        if escaped[i] == "\\":
+            assert escaped[i + 1] in specials
+            i += 2
+            continue
+        assert escaped[i] not in specials, (escaped, i)
+        i += 1
+    # …so a reader sees the name itself (line breaks as spaces); the browser test checks that
+    # no picture is fetched.
+    assert re.sub(r"\\(.)", r"\1", escaped) == " ".join(name.split())
 
 
 # ---------------------------------------------------------------------------------------
@@ -247,6 +329,26 @@ def test_rd_figure_has_this_image_and_the_kodak_reference():
     conv = next(t for t in fig.data if t.name == "conv models (this image)")
     assert list(conv.marker.size) == [16]  # the slider's model stands out
     assert len(figures.rd_figure(points, {"conv-c16": "conv", "dense-d256": "dense"}, codecs, None).data) == 3
+
+
+def test_rate_table_is_the_chart_s_points_as_text():
+    points = [report.RatePoint("conv-c16", None, 1000, 2.0, 30.0)]
+    codecs = {"jpeg": [report.RatePoint("jpeg", 50, 500, 1.0, 31.0)]}
+    rows = report.rate_table(points, {"conv-c16": "conv"}, codecs)
+    assert rows == [{"what": "conv-c16 (conv)", "quality": "", "bytes": "1,000", "bits per pixel": "2.000",
+                     "PSNR (dB)": "30.00"},
+                    {"what": "JPEG", "quality": "50", "bytes": "500", "bits per pixel": "1.000", "PSNR (dB)": "31.00"}]
+
+
+def test_rd_figure_tells_curves_apart_by_marker_shape():
+    points = [report.RatePoint("conv-c16", None, 1000, 2.0, 30.0), report.RatePoint("dense-d256", None, 100, 0.5, 20.0)]
+    codecs = {"jpeg": [report.RatePoint("jpeg", 50, 500, 1.0, 31.0)], "webp": [report.RatePoint("webp", 50, 400, 0.8, 32.0)]}
+    fig = figures.rd_figure(points, {"conv-c16": "conv", "dense-d256": "dense"}, codecs, KODAK)
+    symbols = {t.name: t.marker.symbol for t in fig.data}
+    this_image = [symbols[n] for n in ("JPEG (this image)", "WebP (this image)", "conv models (this image)",
+                                       "dense models (this image)")]
+    assert len(set(this_image)) == 4  # one shape each, not colour alone
+    assert symbols["JPEG (Kodak, 24 images)"] == symbols["JPEG (this image)"] + "-open"
 
 
 # ---------------------------------------------------------------------------------------

@@ -39,8 +39,16 @@ def test_colour_bar_runs_from_the_scale_s_darkest_to_brightest_colour_with_every
     assert len(stops) == views.COLOUR_BAR_STOPS
     assert tuple(map(int, stops[0][:3])) == tuple(table[0]) and stops[0][3] == "0"
     assert tuple(map(int, stops[-1][:3])) == tuple(table[255]) and stops[-1][3] == "100"
-    assert all(f"<span>{t}</span>" in bar for t in ["0", "0.125", "≥ 0.25"])
+    assert all(f">{t}</span>" in bar for t in ["0", "0.125", "≥ 0.25"])
     assert 'aria-label="error: 0 … 0.125 … ≥ 0.25"' in bar
+    # Labels never run into each other in a narrow column: each stays whole, and they wrap with a gap.
+    assert bar.count('<span style="white-space:nowrap">') == 3 and "flex-wrap:wrap" in bar and "column-gap" in bar
+    assert "opacity" not in bar  # full-contrast text
+
+
+def test_error_bar_states_the_image_s_own_scale():
+    bar = views.error_bar_html(0.0625)
+    assert "≥ 0.062 (16/255)" in bar and "0.031" in bar and "99th percentile" in bar
 
 
 # ---------------------------------------------------------------------------------------
@@ -54,13 +62,35 @@ def test_error_map_colours_follow_the_absolute_error():
     original = np.full((4, 4, 3), 100, np.uint8)
     assert (views.error_map(original, original) == table[0]).all()
     far = original.copy()
-    far[0, 0] = 100 + round(views.ERROR_MAP_MAX * 255) + 10  # beyond vmax: saturates
+    far[0, 0] = 200  # beyond vmax: saturates
     far[1, 1] = 110  # a small error: a dim colour
-    heat = views.error_map(original, far)
+    heat = views.error_map(original, far, vmax=50 / 255)
     assert (heat[0, 0] == table[255]).all()
     assert table[0].sum() < heat[1, 1].sum() < table[255].sum()
     with pytest.raises(ValueError):
         views.error_map(original, far[:2])
+
+
+def test_error_maps_are_scaled_to_the_image_s_own_99th_percentile():
+    rng = np.random.default_rng(0)
+    original = rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)
+    # A good reconstruction: errors of 0…4 levels everywhere, and 1 % of wild pixels.
+    noise = rng.integers(0, 5, (100, 100, 1), dtype=np.int16).repeat(3, axis=2)
+    wild = rng.random((100, 100)) < 0.005
+    noise[wild] = 120
+    reconstruction = np.clip(original.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    error = np.abs(original.astype(np.int16) - reconstruction.astype(np.int16)).mean(axis=2) / 255
+    top = views.error_top(original, reconstruction)
+    assert top == pytest.approx(np.percentile(error, 99))
+    assert top < 0.25  # the old fixed scale drew this map nearly black (4/255 of 0.25 is 6 % bright)
+    heat = views.error_map(original, reconstruction)
+    np.testing.assert_array_equal(heat, views.heatmap(error, top, views.ERROR_COLORSCALE))
+    table = views.colour_table(views.ERROR_COLORSCALE)
+    assert (heat[wild] == table[255]).all()  # the wild pixels saturate…
+    typical = heat[error == 4 / 255][0]
+    assert typical.sum() > table[128].sum() * 0.5  # …and a typical error is clearly visible
+    # An exact copy stays black: the scale never drops below one 8-bit level.
+    assert views.error_top(original, original) == views.ERROR_TOP_MIN
 
 
 def test_enlarge_repeats_pixels_by_whole_factors():
@@ -159,27 +189,47 @@ def test_dense_codes_are_reshaped_to_the_most_square_2d(dim, shape):
 
 
 def test_metric_tiles_without_a_previous_model_have_no_deltas():
-    tiles = views.metric_tiles(NUMBERS, None)
-    assert [t.label for t in tiles] == ["MSE", "PSNR", "SSIM", "MS-SSIM", "Ratio (values)", "Bytes",
-                                        "Bits per pixel"]
-    assert [t.group for t in tiles] == ["quality"] * 4 + ["size"] * 3
+    tiles = views.metric_tiles(views.tile_numbers(NUMBERS, 32, 65), None)
+    assert [t.label for t in tiles if t.group == "headline"] == ["PSNR", "SSIM", "Smaller", "Size"]
+    assert [t.label for t in tiles if t.group == "detail"] == ["MSE", "MS-SSIM", "Bytes", "Bits per pixel",
+                                                               "Raw pixels", "Values ratio"]
     assert all(t.delta is None for t in tiles)
     shown = {t.label: t.value for t in tiles}
     assert shown["PSNR"] == "27.00 dB" and shown["MS-SSIM"] == "–" and shown["Bytes"] == "4,160 B"
+    assert shown["Size"] == "4.16 KB" and shown["Raw pixels"] == "6,240 B" and shown["Smaller"] == "1.5×"
 
 
 def test_metric_deltas_against_the_previous_model():
     before = {**NUMBERS, "psnr": 25.5, "bytes": 1040, "ms_ssim": 0.8}
-    tiles = {t.label: t for t in views.metric_tiles(NUMBERS, before)}
+    tiles = {t.label: t for t in views.metric_tiles(views.tile_numbers(NUMBERS, 100, 100),
+                                                    views.tile_numbers(before, 100, 100))}
     assert tiles["PSNR"].delta == "+1.50 dB" and tiles["PSNR"].delta_color == "normal"
     assert tiles["Bytes"].delta == "+3,120 B" and tiles["Bytes"].delta_color == "inverse"
+    assert tiles["Size"].delta == "+3.12 KB" and tiles["Size"].delta_color == "inverse"
     assert tiles["MSE"].delta == "+0.00000"
     assert tiles["MS-SSIM"].delta is None  # not defined now: no delta
+    assert tiles["Smaller"].delta is None  # the size's change says it
+    smaller = views.metric_tiles(views.tile_numbers(before, 100, 100), views.tile_numbers(NUMBERS, 100, 100))
+    assert {t.label: t.delta for t in smaller}["Size"] == "-3.12 KB"  # ASCII minus: st.metric reads it
 
 
 def test_lossless_psnr_is_infinity_without_a_delta():
     tiles = {t.label: t for t in views.metric_tiles({**NUMBERS, "psnr": math.inf}, NUMBERS)}
     assert tiles["PSNR"].value == "∞" and tiles["PSNR"].delta is None
+
+
+def test_numbers_table_lists_every_tile_with_its_change_and_meaning():
+    tiles = views.metric_tiles(views.tile_numbers(NUMBERS, 100, 100), None)
+    table = views.numbers_table(tiles).splitlines()
+    assert table[0] == "| | value | change | what it is |" and len(table) == 2 + len(tiles)
+    assert "| Bytes | 4,160 B |  | the exact size |" in table
+
+
+def test_running_style_fades_the_result_and_names_it_safely():
+    css = views.running_css('Showing conv-c16 on a"</style><img src=x>.png · conv-c8 is running…')
+    assert ".st-key-stage" in css and "opacity: 0.4" in css
+    assert css.count("<") == 4 and css.count('"') == 4  # the span, the style and the string's own quotes
+    assert views.css_string('a"b') == '"a\\000022b"'
 
 
 def test_previous_numbers_remembers_the_model_shown_before_on_the_same_input():

@@ -23,8 +23,10 @@ from explorer.state import (
 )
 from explorer.widgets import show_png, zoom_settings, zoom_ui
 
-# The picture under the title, slider and tabs (about 290 px on a 1280×800 screen), hint included.
-PRESENTATION_SWIPE_HEIGHT = "calc(100vh - 320px)"
+# The tallest a swipe may be: the page's CSS sets --swipe-max-height per screen size (views.PAGE_CSS),
+# so the picture fits under the title, slider and tabs; the fallbacks are for a page without it.
+PRESENTATION_SWIPE_HEIGHT = "var(--swipe-max-height, calc(100vh - 320px))"
+SWIPE_HEIGHT = "var(--swipe-max-height, 75vh)"
 
 
 @functools.cache
@@ -157,7 +159,7 @@ def show_swipe(analysis: pipeline.Analysis, card: report.ModelCard, pictures: di
         swipe(key="swipe_main", data=views.swipe_payload(
             left.picture(), right.picture(), left.side.label(reference), right.side.label(reference),
             left_alt=left.side.alt, right_alt=right.side.alt,
-            max_height=PRESENTATION_SWIPE_HEIGHT if presenting else "75vh"))
+            max_height=PRESENTATION_SWIPE_HEIGHT if presenting else SWIPE_HEIGHT))
     for side, column in columns.items():
         one = shown[side]
         column.caption(one.side.facts(reference) + (f". {one.side.note}." if one.side.note else ""))
@@ -167,11 +169,6 @@ def show_swipe(analysis: pipeline.Analysis, card: report.ModelCard, pictures: di
                                icon=":material/download:", help=one.side.file_words)
 
 
-def error_bar_html() -> str:
-    top = views.ERROR_MAP_MAX
-    return views.colour_bar_html(views.ERROR_COLORSCALE, ["0 (exact)", f"{top / 2:.3f}", f"≥ {top:.2f} "
-                                 f"({round(top * 255)}/255)"], "|x − x̂|, mean over RGB, pixels in 0…1")
-
 
 def show_side_by_side(analysis: pipeline.Analysis, card: report.ModelCard,
                       pictures: dict[str, Callable[[], bytes]]) -> None:
@@ -180,14 +177,15 @@ def show_side_by_side(analysis: pipeline.Analysis, card: report.ModelCard,
               ("reconstruction", f"{reconstruction_name(analysis)} · {card.id}",
                f"{reconstruction_name(analysis)} of {card.id}", None),
               ("error", "Error |x − x̂|", f"Error map of {card.id}: dark where exact, bright where wrong",
-               error_bar_html())]
+               views.error_bar_html(views.error_top(analysis.original, analysis.reconstruction)))]
     if analysis.bits_map is not None:
         top = views.bits_top(analysis.bits_map)
         panels.append(("bits", f"Where the bits go (mean {analysis.bits_per_pixel:.3f} bpp)",
                        f"Bits map of {card.id}: dark where cheap, yellow where the bits go",
                        views.colour_bar_html(views.BITS_COLORSCALE, ["0", f"{top / 2:.2f}", f"≥ {top:.2f}"],
                                              "bits per pixel")))
-    for column, (name, caption, alt, bar) in zip(st.columns(len(panels)), panels):
+    columns = [c for _ in range(0, len(panels), 2) for c in st.columns(2)]  # two to a row: large enough to read
+    for column, (name, caption, alt, bar) in zip(columns, panels):
         show_png(column, pictures[name](), alt, caption)
         if bar:
             column.html(bar)
@@ -204,13 +202,14 @@ def show_zoom(analysis: pipeline.Analysis) -> None:
     show_png(where, views.display_png(views.outline(analysis.original, box), 0),
              "The whole image with the zoomed region framed", "Where")
     names = ("Original", "Reconstruction", "Error")
-    # The error map is per pixel: the crop's own is the whole map's crop, for a fraction of the work.
-    for column, image, name in zip(crops, (original, reconstruction, views.error_map(original, reconstruction)),
+    # The error map is per pixel: the crop's own, on the whole image's scale, is the whole map's crop.
+    top = views.error_top(analysis.original, analysis.reconstruction)
+    for column, image, name in zip(crops, (original, reconstruction, views.error_map(original, reconstruction, top)),
                                    names):
         show_png(column, views.display_png(image),
                  f"{name}, zoomed {zoom}× at ({box.left}, {box.top})",
                  f"{name} · {box.width}×{box.height} px at ({box.left}, {box.top})")
-    where.html(error_bar_html())
+    where.html(views.error_bar_html(top))
 
 
 def show_equal_bytes(analysis: pipeline.Analysis, card: report.ModelCard, input_key: str, presenting: bool) -> None:
@@ -231,7 +230,7 @@ def show_equal_bytes(analysis: pipeline.Analysis, card: report.ModelCard, input_
             f"{card.id} · {psnr:.2f} dB",
             left_alt=f"{baselines.CODECS[against].label} quality {e.quality}, {e.num_bytes:,} bytes",
             right_alt=f"{card.id}, {budget:,} bytes",
-            max_height=PRESENTATION_SWIPE_HEIGHT if presenting else "70vh"))
+            max_height=PRESENTATION_SWIPE_HEIGHT if presenting else SWIPE_HEIGHT))
     x, y, zoom = zoom_settings()
     box = views.zoom_box(*analysis.original.shape[:2], x, y, zoom)
     st.caption(f"Below: each file whole, zoomed {zoom}× at ({box.left}, {box.top}) (the Zoom tab moves it), "
@@ -243,14 +242,15 @@ def show_equal_bytes(analysis: pipeline.Analysis, card: report.ModelCard, input_
             name, e = baselines.CODECS[codec].label, result.encoded
             rows.append((codec, name, e.decoded,
                          f"{name} quality {e.quality}: {e.num_bytes:,} B, {result.scores['psnr']:.2f} dB"))
+    top = views.error_top(analysis.original, analysis.reconstruction)  # one scale for all the maps
     columns = st.columns(1 + len(results))  # the model, then every codec of the table
     for column, (what, name, image, caption) in zip(columns, rows):
         key = f"{input_key}/{what}/{budget}"
         show_png(column, shown_png(key, lambda: image), caption, caption)
         show_png(column, views.display_png(views.crop(image, box), 256), f"{name}, zoomed {zoom}×")
-        show_png(column, shown_png(f"{key}/error", lambda: views.error_map(analysis.original, image), 256),
+        show_png(column, shown_png(f"{key}/error/{top:.6f}", lambda: views.error_map(analysis.original, image, top), 256),
                  f"Error map of {name}", f"{name}: error |x − x̂|")
     for column, (codec, result) in zip(columns[len(rows):], [(c, r) for c, r in results.items() if r.encoded is None]):
         column.warning(f"No {baselines.CODECS[codec].label} file of this image fits in {budget:,} bytes: even "
                        f"quality 1 takes {result.smallest_bytes:,} bytes.")
-    columns[0].html(error_bar_html())
+    columns[0].html(views.error_bar_html(top))

@@ -32,12 +32,14 @@ def show_comparison(cards: list[report.ModelCard], image: np.ndarray, current: s
     for i, card in enumerate(cards):
         progress.progress(i / len(cards), text=f"Running {card.id} ({i + 1} of {len(cards)})…")
         points.append(compared_model(card.id, card.sha256, key, card, compared.image))
-    progress.progress(1.0, text="Running JPEG and WebP at 12 qualities each…")
+    progress.progress(1.0, text="Running the classical codecs at their quality ladders…")
     codecs = {codec: codec_curve(key, codec, compared.image) for codec in baselines.CODECS}
     progress.empty()
     kodak = report.load_kodak_eval()
     st.plotly_chart(figures.rd_figure(points, {c.id: c.family for c in cards}, codecs, kodak, current),
                     key="rd_chart")
+    with st.expander("The chart as a table"):
+        st.table(report.rate_table(points, {c.id: c.family for c in cards}, codecs))
     st.caption("Solid: this image (real bytes: the 8-bit latents, the codec models' .aez files, Pillow's JPEG and "
                "WebP files). " + ("Dashed and open: the mean over the Kodak set from weights/kodak-eval.json."
                                   if kodak else "The Kodak reference curves appear once weights/kodak-eval.json "
@@ -86,13 +88,13 @@ def open_aez_ui() -> None:
     try:
         decoded = decoded_file(upload.file_id, data)
     except (aez.AezError, CodecError, autoencoder.WeightsError) as e:
-        st.error(f"**{upload.name}** cannot be decoded: {e}", icon=":material/error:")
+        st.error(f"**{report.plain(upload.name)}** cannot be decoded: {e}", icon=":material/error:")
         return
     h, w = decoded.image.shape[:2]
     left, right = st.columns([2, 1])
     show_png(left, views.display_png(decoded.image), f"The image decoded from {upload.name}",
-             f"{upload.name}, decoded with {decoded.model_id}")
-    right.markdown(f"**{upload.name}**  \n{decoded.model_id} · {w}×{h}  \n{decoded.num_bytes:,} bytes · "
+             f"{report.plain(upload.name)}, decoded with {decoded.model_id}")
+    right.markdown(f"**{report.plain(upload.name)}**  \n{decoded.model_id} · {w}×{h}  \n{decoded.num_bytes:,} bytes · "
                    f"{decoded.bits_per_pixel:.3f} bpp")
     right.download_button("Decoded image (PNG)", report.png_bytes(decoded.image),
                           f"{report.file_stem(upload.name, decoded.model_id)}.png", "image/png", on_click="ignore",

@@ -1,7 +1,8 @@
 // The swipe comparison: two pictures of the same size stacked, the left one cut at a split
 // line; both zoom and pan together. `data` comes from explorer.views.swipe_payload: {left,
 // right: data URIs; left_label, right_label, left_alt, right_alt; width, height: the pictures'
-// pixels; max_height: the tallest it may be on screen, a CSS length; hint: the line under it}.
+// pixels; max_height: the tallest it may be on screen, a CSS length; hint, touch_hint: the line under it, for
+// pointers and for touch screens}.
 //
 // Split: follows the pointer at 1× (mouse), drags anywhere at 1× or by the line when zoomed;
 // keys: arrows 1 % (Shift 10 %), PageUp/PageDown 10 %, Home/End. Zoom: wheel about the
@@ -55,7 +56,9 @@ export default function ({ parentElement, data }) {
   frame.querySelector(".swipe-label.left").textContent = data.left_label;
   frame.querySelector(".swipe-label.right").textContent = data.right_label;
   range.setAttribute("aria-label", `Split between ${data.left_label} (left) and ${data.right_label} (right)`);
-  box.querySelector(".swipe-hint").textContent = data.hint;
+  // Touch screens get touch words (no pointer to move, no arrow keys).
+  box.querySelector(".swipe-hint").textContent =
+    data.touch_hint && matchMedia("(pointer: coarse)").matches ? data.touch_hint : data.hint;
 
   // The view: zoom s (1 = fitted) and the stage's offset (x, y) as fractions of the frame, so
   // a resize keeps what is shown. Kept on the element across new data; a new size starts afresh.
