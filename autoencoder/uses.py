@@ -62,7 +62,6 @@ ERROR_FLOOR = 0.01  # squared error (RMS 25 of 255) added to the surroundings' e
 WINDOW_SCALE = {4: 5.0, 16: 2.0}  # about each side's 95th percentile on clean training-photo views: both weigh alike
 DEFECTS = ("text", "noise patch", "scratch")
 SCORE_SIDE = 256  # pixels: images are scored at most this size on the longest side (the thresholds are set there)
-BENCHMARK_CROP = SCORE_SIDE  # the name app.py still reads; judge() scales the image itself
 SCORE_NAME = (f"relative-error/windows={','.join(map(str, SCORE_WINDOWS))}/context={CONTEXT}/floor={ERROR_FLOOR:g}"
               f"/scale={','.join(f'{v:g}' for v in WINDOW_SCALE.values())}")  # a calibration holds for this score only
 BENCHMARK_FILE = "anomaly-benchmark.json"

@@ -43,7 +43,6 @@ from autoencoder.data import (
 from autoencoder.models import MODEL_FAMILIES, ConvAutoencoder, DenseConfig
 from autoencoder.pipeline import TILE, Analysis, crop_to_tiles, score
 from autoencoder.pretrained import WeightsError, model_entries, weights_dir
-from autoencoder.uses import BENCHMARK_FILE
 
 MAX_SIDE = 1024  # longest side a conv model sees in the app: a CPU laptop answers in about a second
 NOTEBOOK_SIDE = DenseConfig().image_size  # 64: the original notebook's (and the dense models') size
@@ -408,11 +407,6 @@ def _stored_result(name: str, key: str, folder: Path | None) -> dict | None:
 def load_kodak_eval(folder: Path | None = None) -> dict | None:
     """weights/kodak-eval.json (written by `python -m autoencoder eval`), or None if absent/unreadable."""
     return _stored_result(KODAK_EVAL_FILE, "models", folder)
-
-
-def load_anomaly_benchmark(folder: Path | None = None) -> dict | None:
-    """weights/anomaly-benchmark.json (`python -m autoencoder uses anomaly-benchmark --json …`), or None."""
-    return _stored_result(BENCHMARK_FILE, "threshold", folder)
 
 
 # ---------------------------------------------------------------------------------------

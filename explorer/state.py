@@ -150,10 +150,15 @@ def denoised_of(key: str, sigma: float, _card: report.ModelCard, _image: np.ndar
 
 
 @st.cache_data(max_entries=8, ttl=RESULT_TTL, show_spinner="Scoring the image…")
-def anomaly_of(key: str, defect: str | None, _card: report.ModelCard,
-               _image: np.ndarray) -> tuple[np.ndarray, uses.Anomaly]:
-    image = uses.add_defect(_image, defect) if defect else _image
-    return image, uses.anomaly(load_model(_card), image)
+def anomaly_of(key: str, defect: str | None, _card: report.ModelCard, _image: np.ndarray,
+               _calibration: uses.Calibration | None) -> tuple[np.ndarray, uses.Anomaly, uses.Verdict | None]:
+    """(the image scored, its anomaly score and map, the calibrated verdict or None without a calibration)."""
+    if _calibration is not None:
+        verdict = uses.judge(load_model(_card), _image, _calibration, defect)
+        return verdict.image, verdict.anomaly, verdict
+    scored = uses.app_view(_image)
+    scored = uses.add_defect(scored, defect) if defect else scored
+    return scored, uses.anomaly(load_model(_card), scored), None
 
 
 @st.cache_data(max_entries=8, ttl=RESULT_TTL, show_spinner="Blending the latents…")

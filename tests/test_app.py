@@ -15,6 +15,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from app_models import make_app_weights
+from autoencoder.data import GALLERY
 from explorer import report
 from corpus import IMAGE_CASES, MANIFEST_CASES, WHOLE_MANIFEST_CASES, break_model
 from conftest import photo
@@ -185,19 +186,36 @@ def test_denoise_tab_scores_noisy_denoised_and_wavelet_against_the_clean_image(a
 
 
 def score_of(at: AppTest) -> float:
-    return float(markdown_with(at, "Anomaly score").split("Anomaly score ")[1].split(":")[0].split()[0])
+    return float(markdown_with(at, "Anomaly score").split("Anomaly score ")[1].split()[0])
 
 
 def test_find_defects_tab_scores_the_image_with_its_defect(app):
-    # The tiny test models (3 steps, no PCA start) rebuild nothing well, so only that the score is
-    # of the defective image is checked here; that a real score finds defects is test_uses's.
-    app.button(key="gallery_4").click().run()  # the Hubble photo: mostly black, so its worst window is not saturated
+    # The tiny test models (3 steps, no PCA start) rebuild nothing well and have no calibration:
+    # the tab gives the bare score of the image it shows, defect included, and its map. That a
+    # real score finds defects and spares clean photos is test_uses's and the test below.
+    app.button(key="gallery_4").click().run()
     view(app, "Find defects")
-    clean, picture = score_of(app), app.main.image[0].proto.imgs[0].url
+    assert score_of(app) > 0 and "No calibration" in " ".join(c.value for c in app.caption)
+    clean = [image.proto.imgs[0].url for image in app.main.image[:2]]
     app.segmented_control(key="defect").set_value("noise patch").run()
     assert not app.exception
-    assert score_of(app) != clean and app.main.image[0].proto.imgs[0].url != picture
-    assert "Input with a noise patch" in main_captions(app)
+    assert [image.proto.imgs[0].url for image in app.main.image[:2]] != clean  # the input and its map both changed
+    assert any("with a noise patch" in c for c in main_captions(app))
+
+
+@pytest.mark.slow
+def test_find_defects_calls_no_gallery_photo_anomalous_and_flags_a_noise_patch():
+    """With the shipped weights and their calibration: every clean gallery photo gets a verdict
+    other than anomalous; a noise patch (found on every photo in the calibration) is anomalous."""
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    view(at, "Find defects")
+    for i, entry in enumerate(GALLERY):
+        at.button(key=f"gallery_{i}").click().run()
+        assert not at.exception, entry.name
+        headline = next(m.value for m in at.markdown if m.value.startswith("#### "))
+        assert headline.startswith(("#### Looks normal", "#### Unsure")), (entry.name, headline)
+    at.segmented_control(key="defect").set_value("noise patch").run()
+    assert next(m.value for m in at.markdown if m.value.startswith("#### ")).startswith("#### Looks anomalous")
 
 
 def test_interpolate_tab_shows_both_paths(app):

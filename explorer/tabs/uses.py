@@ -50,7 +50,8 @@ def show_denoising(image: np.ndarray) -> None:
 
 
 def show_anomalies(image: np.ndarray, cards: list[report.ModelCard], current: report.ModelCard) -> None:
-    """Scored by uses.ANOMALY_MODEL (the model the benchmark measured), else by a conv model."""
+    """Scored by uses.ANOMALY_MODEL, whose calibration (weights/anomaly-benchmark.json) gives a
+    verdict: normal, unsure or anomalous; without one, by a conv model, as a bare score."""
     conv = [c for c in cards if c.family == "conv"]
     card = next((c for c in conv if c.id == uses.ANOMALY_MODEL), current if current in conv else None)
     card = card or (conv[0] if conv else None)
@@ -60,35 +61,29 @@ def show_anomalies(image: np.ndarray, cards: list[report.ModelCard], current: re
     defect = st.segmented_control("Add a defect", uses.DEFECTS, default=None, key="defect",
                                   help="A synthetic defect at a random place: something a model trained on "
                                        "photos never learned to draw")
-    # Scored at the size the benchmark set its threshold at: the worst window of a larger image
-    # is worse by chance alone (more windows), and would flag clean photos.
-    image = limit_size(image, uses.BENCHMARK_CROP)[0]
+    calibration = uses.load_calibration(card.id)
     key = f"{model_key(card)}/{report.image_key(image)}/{defect}"
-    shown, result = anomaly_of(key, defect, card, image)
-    benchmark = report.load_anomaly_benchmark()
-    if benchmark and benchmark.get("model") != card.id:
-        benchmark = None  # its threshold and AUC are another model's
-    if benchmark:
-        flagged = result.score >= benchmark["threshold"]
-        st.markdown(f"#### Anomaly score {result.score:.4f}: {'above' if flagged else 'below'} the threshold "
-                    f"{benchmark['threshold']:.4f}, so this image {'looks anomalous' if flagged else 'looks normal'}")
-        by_kind = ", ".join(f"{k} {v:.2f}" for k, v in benchmark["auc_by_defect"].items())
-        st.caption(f"On a generated set ({benchmark['count']} gallery crops of {benchmark['crop']}×{benchmark['crop']} "
-                   f"with a defect, {benchmark['count']} without) the score separates the two with ROC AUC "
-                   f"{benchmark['auc']:.3f} ({by_kind}); the threshold is the one that does best there. This image is "
-                   f"scored at {image.shape[1]}×{image.shape[0]}, at most the size the threshold was set at.")
+    scored, result, verdict = anomaly_of(key, defect, card, image, calibration)
+    if verdict is not None:
+        st.markdown(f"#### {verdict.headline()}")
+        st.caption(verdict.explanation())
     else:
-        st.markdown(f"#### Anomaly score {result.score:.4f}")
+        st.markdown(f"#### Anomaly score {result.score:.2f}")
+        st.caption(f"No calibration of {card.id}'s score in {weights_dir()}, so no verdict: "
+                   "`python -m autoencoder uses anomaly-benchmark` makes one.")
     left, right = st.columns(2)
-    show_png(left, shown_png(f"{key}/input", lambda: shown, THUMBNAIL_MIN), "The image scored",
-             "Input" + (f" with a {defect}" if defect else ""))
-    top = 2 * benchmark["threshold"] if benchmark else None  # one scale for every image: normal stays dim
-    show_png(right, shown_png(f"{key}/map", lambda: views.anomaly_image(result.window_error, top), THUMBNAIL_MIN),
-             "Anomaly map: bright where the model cannot rebuild the image",
-             f"{card.id}'s error, averaged over {uses.SCORE_WINDOW}×{uses.SCORE_WINDOW} windows")
-    st.caption(f"The score is the mean squared error of the worst {uses.SCORE_WINDOW}×{uses.SCORE_WINDOW} window of "
-               f"{card.id}'s reconstruction: a photo it rebuilds well everywhere scores low; text, noise or scratches "
-               "score high, and so do busy textures (leaves, stars): the map shows where.")
+    show_png(left, shown_png(f"{key}/input", lambda: scored, THUMBNAIL_MIN), "The image scored",
+             f"Input, {scored.shape[1]}×{scored.shape[0]}" + (f", with a {defect}" if defect else ""))
+    # One scale for every image (the line above which a photo is called anomalous): clean stays dim.
+    top = calibration.anomalous_above if calibration else None
+    show_png(right, shown_png(f"{key}/map", lambda: views.anomaly_image(result.score_map, top), THUMBNAIL_MIN),
+             "Anomaly map: bright where the model rebuilds the image far worse than its surroundings",
+             f"{card.id}'s error, relative to its surroundings")
+    st.caption(f"The score is the worst window's error ({' and '.join(f'{w}×{w}' for w in uses.SCORE_WINDOWS)} px) "
+               f"of {card.id}'s reconstruction divided by the error around it, so busy texture that the model "
+               "rebuilds as badly everywhere does not count as a defect; text, noise and scratches stand out from "
+               f"their surroundings. Images are scored at most {uses.SCORE_SIDE} px on the longest side, the size "
+               "the thresholds were set at on clean training photos (never the Kodak images).")
 
 
 def show_interpolation(image: np.ndarray, card: report.ModelCard, source_name: str) -> None:
