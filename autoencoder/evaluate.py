@@ -9,7 +9,7 @@ scored on the same pixels (a border that is not a whole tile is cropped off for 
 Reconstructions are rounded to 8 bits, as a saved PNG would be, before scoring. Scores are
 means over images of per-image PSNR, SSIM and MS-SSIM. Bytes are real: the 8-bit latent
 with its side information for the models, the whole .aez file for the codec models (decoded
-from those bytes, as `decompress` does), Pillow's files for JPEG, WebP, AVIF and JPEG XL at the
+from those bytes, as `decompress` does), the classical codecs' files (JPEG, WebP, AVIF, JPEG XL) at the
 settings `baselines.CODECS` states, each decoded back through the same plugin. A codec whose
 plugin is missing is named and left out. `--models --pca none` runs the codecs alone.
 """
@@ -240,7 +240,7 @@ def markdown(results: dict) -> str:
     names = baseline_names(results)
     if not names:
         return "\n".join(lines) + "\n"
-    lines += ["", "Pillow's codecs (real file bytes, decoded back through the same plugin; seconds per image):", "",
+    lines += ["", "Classical codecs (real file bytes, decoded back by the same library; seconds per image):", "",
               *[f"* {baseline_settings(results, c)}" for c in names], "",
               "| codec | quality | bpp | PSNR | MS-SSIM | encode s | decode s |", "|---|---|---|---|---|---|---|"]
     for c in names:
@@ -277,7 +277,7 @@ def published_curves() -> list[dict]:
 
 
 def codec_tables(results: dict) -> list[str]:
-    """The codec ladder against each of Pillow's codecs of the same run, and BD-rates."""
+    """The codec ladder against each classical codec of the same run, and BD-rates."""
     names = baseline_names(results)
     curves = {c: _curve(results[c]) for c in names}
     labels = {c: ALL_CODECS[c].label for c in names}
@@ -300,7 +300,7 @@ def codec_tables(results: dict) -> list[str]:
     if not bd:
         return lines
     lines += ["", "BD-rate (bits needed for the same PSNR, over the PSNR range both curves cover; negative: fewer) "
-              "against this run's Pillow codecs:", "", *bd]
+              "against this run's classical codecs:", "", *bd]
     lines += ["", f"The codec ladder's smallest / mean PSNR gain at equal bpp on {GAIN_RANGE[0]}–{GAIN_RANGE[1]} bpp:", "",
               "| against | gain, min / mean |", "|---|---|"]
     for c in names:
@@ -327,26 +327,26 @@ def bd_rate_table(results: dict) -> list[str]:
              f"| codec ladder (hyperprior, this repo) |{bd_rates(ladder)}"]
     lines += [f"| {curve['name']}, published |{bd_rates(list(zip(curve['bpp'], curve['psnr'])))}"
               for curve in published_curves()]
-    return lines + [f"| Pillow {ALL_CODECS[c].label}, measured |{bd_rates(curves[c], skip=c)}" for c in names]
+    return lines + [f"| {ALL_CODECS[c].label}, measured |{bd_rates(curves[c], skip=c)}" for c in names]
 
 
 PUBLISHED_COLOURS = ("#8c564b", "#e377c2", "#bcbd22", "#9467bd", "#7f7f7f")  # none of the codecs' colours
 
 
 def write_rd_chart(results: dict, path: Path) -> None:
-    """PNG rate–distortion chart: the codec ladder, raw 8-bit latents, Pillow's codecs (each its
+    """PNG rate–distortion chart: the codec ladder, raw 8-bit latents, the classical codecs (each its
     own marker shape, their settings printed under the chart), published curves."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = baseline_names(results)
-    fig, ax = plt.subplots(figsize=(8, 6.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(10.5, 6.2), dpi=110)
     for codec in names:
         c = ALL_CODECS[codec]
         rows = [r for r in results[codec] if r["bpp"] <= 2.0]
         ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], "-", marker=c.marker, ms=5, color=c.colour,
-                label=f"Pillow {c.label} (measured)")
+                label=f"{c.label} (measured)")
     for curve, colour in zip(published_curves(), PUBLISHED_COLOURS):
         pts = [(b, p) for b, p in zip(curve["bpp"], curve["psnr"]) if b <= 2.0]
         ax.plot(*zip(*pts), "--", lw=1, alpha=0.7, color=colour, label=f"{curve['name']} (published)")
@@ -363,8 +363,8 @@ def write_rd_chart(results: dict, path: Path) -> None:
     ax.set_xlim(0, 2.0)
     ax.set_title(f"Rate–distortion on the {results['images']} Kodak images")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    settings = "\n".join(f"Pillow {baseline_settings(results, c)}" for c in names)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the curves, not over them
+    settings = "\n".join(baseline_settings(results, c) for c in names)
     fig.text(0.01, 0.01, settings, fontsize=7, va="bottom", ha="left", color="#333333")
     fig.tight_layout(rect=(0, 0.025 * (len(names) + 1), 1, 1))
     fig.savefig(path)
@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--refine-steps", type=int, default=0,
                    help="also score each model's latent after N steps of latent refinement (slow: N decode+backward passes)")
     p.add_argument("--codecs", nargs="*", choices=list(ALL_CODECS), metavar="CODEC",
-                   help=f"Pillow codecs to run ({', '.join(ALL_CODECS)}; default: all that are installed)")
+                   help=f"classical codecs to run ({', '.join(ALL_CODECS)}; default: all that are installed)")
     p.add_argument("--qualities", type=int, nargs="*",
                    help="one quality ladder for every codec (default: each codec's own; none: skip the codecs)")
     p.add_argument("--json", type=Path, help="write the results here (the app plots them)")
