@@ -37,7 +37,7 @@ from .baselines import ALL_CODECS, CODECS, UNAVAILABLE, best_within_bytes, decod
 from .codec import compress, decompress
 from .data import GALLERY, load_gallery_image, to_tensor, to_uint8
 from .hardware import PRECISIONS, cpu_name, resolve_precision
-from .models import build_model
+from .models import build_model, family_of
 from .pipeline import analyse, score
 from .pretrained import list_models, load_pretrained, model_info
 
@@ -135,7 +135,7 @@ def bench_training(config: Path, precision: str | None, repeats: int) -> dict:
     side = options["crop"]
     x = torch.rand(options["batch_size"], 3, side, side, generator=torch.Generator().manual_seed(0))
     x = x.contiguous(memory_format=torch.channels_last)
-    lmbda = options["lmbda"] if options["family"] == "codec" else None
+    lmbda = options["lmbda"] if family_of(options).entropy_coded else None
     stepped = train.trainee(model)
     step_s = timed(lambda: train.training_step(stepped, optimizer, x, precision == "bfloat16", lmbda), repeats)
     return {"id": options["id"], "family": options["family"], "precision": precision, "step_s": round(step_s, 4),
@@ -147,8 +147,8 @@ def report_training(rows: list[dict]) -> list[str]:
     for r in rows:
         print(f"{r['id']:14} {r['precision']:>9} {r['step_s']:>7.3f} {r['steps']:>7,} {r['minutes']:>8.1f}")
     failures = []
-    for script, group in (("train_all.sh", [r for r in rows if r["family"] != "codec"]),
-                          ("train_codecs.sh", [r for r in rows if r["family"] == "codec"])):
+    for script, group in (("train_all.sh", [r for r in rows if not family_of(r).entropy_coded]),
+                          ("train_codecs.sh", [r for r in rows if family_of(r).entropy_coded])):
         if not group:
             continue
         total = sum(r["minutes"] for r in group)
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             raise SystemExit(f"no training configs in {CONFIGS}: pass --configs FILE …")
         rows = [bench_training(c, args.precision, args.repeats) for c in configs]
     else:
-        rows = [bench_codec(m, args.repeats) if model_info(m)["family"] == "codec" else bench_model(m, args.repeats)
+        rows = [bench_codec(m, args.repeats) if family_of(model_info(m)).entropy_coded else bench_model(m, args.repeats)
                 for m in (args.models if args.models is not None else list_models())]
         codecs = list(ALL_CODECS) if args.codecs is None else args.codecs
         for reason in (UNAVAILABLE[c] for c in codecs if c in UNAVAILABLE):

@@ -46,7 +46,7 @@ import torch
 from . import aez
 from .aez import AezError
 from .entropy import FIXED_POINT_BITS, SCALE_LEVELS, SUPPORT, table_bits
-from .models import HYPER_FACTOR, CodecAutoencoder, crop_to, pad_to_multiple
+from .models import HYPER_FACTOR, CodecAutoencoder, crop_to, family_of, pad_to_multiple
 from .pretrained import load_pretrained, model_info
 
 
@@ -413,7 +413,7 @@ def load_codec(model_id: str) -> tuple[CodecAutoencoder, str]:
         info = model_info(model_id)
     except KeyError:
         raise CodecError(f"the file was made with model {model_id!r}, which is not in the weights folder") from None
-    if info.get("family") != "codec":
+    if not family_of(info).entropy_coded:
         raise CodecError(f"the file names {model_id!r}, a {info.get('family')} model, not a codec")
     return load_pretrained(model_id), info["sha256"]
 

@@ -32,7 +32,7 @@ from . import metrics
 from .baselines import ALL_CODECS, CODECS, UNAVAILABLE, describe, pillow_roundtrip
 from .codec import decompress
 from .data import decode_image, list_images, split_train_val, to_uint8
-from .models import values_ratio
+from .models import family_of, values_ratio
 from .pca import PCA_FILE, BlockPCA
 from .pipeline import TILE, analyse, crop_to_tiles, score
 from .pretrained import list_models, load_pretrained, model_info, read_manifest, update_model_entry, weights_dir
@@ -111,7 +111,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
     images = [crop_to_tiles(decode_image(f)) for f in files]
     if any(min(im.shape[:2]) == 0 for im in images):
         raise SystemExit(f"every image in {data} must be at least {TILE}×{TILE}")
-    codec_ids = [i for i in model_ids if model_info(i)["family"] == "codec"]
+    codec_ids = [i for i in model_ids if family_of(model_info(i)).entropy_coded]
     model_ids = [i for i in model_ids if i not in codec_ids]
     models = {i: load_pretrained(i) for i in model_ids}
     codecs = {i: load_pretrained(i) for i in codec_ids}
@@ -350,7 +350,7 @@ def write_rd_chart(results: dict, path: Path) -> None:
     for curve, colour in zip(published_curves(), PUBLISHED_COLOURS):
         pts = [(b, p) for b, p in zip(curve["bpp"], curve["psnr"]) if b <= 2.0]
         ax.plot(*zip(*pts), "--", lw=1, alpha=0.7, color=colour, label=f"{curve['name']} (published)")
-    raw = [(r["bpp_8bit"], r["psnr_8bit"]) for r in results["models"] if r["family"] == "conv" and r["bpp_8bit"] <= 2.0]
+    raw = [(r["bpp_8bit"], r["psnr_8bit"]) for r in results["models"] if family_of(r).image_to_image and r["bpp_8bit"] <= 2.0]
     if raw:
         ax.plot(*zip(*raw), "x", color="grey", label="conv models, raw 8-bit latents")
     ladder = sorted(ladder_curve(results))

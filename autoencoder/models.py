@@ -116,6 +116,7 @@ class ConvAutoencoder(nn.Module):
     family = "conv"
     downsampling_factor = 8
     any_size = True  # fully convolutional: any H, W once padded to multiples of 8
+    entropy_coded = False  # its bytes are the 8-bit latent
     block_values = 3 * 8 * 8  # 192 input values per latent position
 
     def __init__(self, config: ConvConfig):
@@ -201,6 +202,10 @@ class ConvAutoencoder(nn.Module):
         f = self.downsampling_factor
         return (self.config.latent_channels, -(-height // f), -(-width // f))
 
+    def latent_maps(self, z: np.ndarray) -> np.ndarray:
+        """The latent as the latent view draws it, (C, h, w): already maps."""
+        return z
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
@@ -260,6 +265,7 @@ class DenseAutoencoder(nn.Module):
 
     family = "dense"
     any_size = False  # exactly one 64×64 image; never padded
+    entropy_coded = False
     block_values = 3 * PATCH * PATCH  # 192
 
     def __init__(self, config: DenseConfig):
@@ -364,6 +370,7 @@ class CodecAutoencoder(nn.Module):
     family = "codec"
     downsampling_factor = 8
     any_size = True
+    entropy_coded = True  # its bytes are a range-coded .aez file (codec.py)
 
     def __init__(self, config: CodecConfig):
         super().__init__()
@@ -419,6 +426,9 @@ class CodecAutoencoder(nn.Module):
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
         return self.transform.latent_shape(height, width)
 
+    def latent_maps(self, z: np.ndarray) -> np.ndarray:
+        return self.transform.latent_maps(z)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The reconstruction from the rounded latent (validation, `reconstruct`)."""
         return self.rate_distortion(x, noisy=False)[0]
@@ -473,19 +483,95 @@ class CodecAutoencoder(nn.Module):
 # Registry: the one table of families. The manifest names families only; this order is the
 # manifest's, the app's and the charts' order.
 
+PREVIEW_SIDE = 64  # the app describes the latent of a 64×64 patch (the original notebook's image size)
+PRIOR_WORDS = {"hyperprior": "mean–scale hyperprior", "factorized": "factorized prior"}  # config "prior" → words
+REFERENCE_RATE = "bpp_kodak"  # the manifest field a codec's headline rate is read from (eval --data …/kodak writes it)
+
+
+def is_finite_number(value) -> bool:
+    """An int or float (not a bool) that is finite: what every numeric manifest field must be."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class Family:
+    """A model family, and the one place that knows families by name: what differs between them
+    is asked of this object (what it builds, which config field sets its bottleneck, whether its
+    bytes are a real file, how its code is described, what its manifest entry holds), never
+    switched on by name elsewhere. A new family is a model class, a config and one entry here."""
+    name: str
     model: type[nn.Module]
     config: type
     label: str  # how the app names it
     colour: str  # its colour in every chart
+    symbol: str  # its marker shape in plotly charts (charts tell families apart by shape, not colour only)
+    size_key: str  # the config field that sets the bottleneck
+    image_to_image: bool = False  # any size in, the same size out from an 8-bit latent: denoisers and anomaly scores
+    starts_from: tuple[str, ...] = ()  # families a training run must start from (--init-from); none: block-PCA
+    latent_note: str = ""  # what the latent view should say of how its code is drawn
+
+    @property
+    def any_size(self) -> bool:
+        return self.model.any_size
+
+    @property
+    def entropy_coded(self) -> bool:
+        """Its bytes are a real range-coded file (.aez), not the 8-bit latent."""
+        return self.model.entropy_coded
+
+    def describe(self, entry: dict) -> tuple[str, float]:
+        """(what the latent of a 64×64 patch looks like, its bits per pixel) of a manifest entry."""
+        channels, f = entry[self.size_key], self.model.downsampling_factor
+        side = PREVIEW_SIDE // f
+        return f"{side}×{side}×{channels} latent per {PREVIEW_SIDE}×{PREVIEW_SIDE} px", channels * 8 / f**2
+
+    def manifest_fields(self, config: dict, lmbda: float | None) -> dict:
+        """What a trained model's manifest entry says of it beyond the fields every entry has."""
+        return {self.size_key: config[self.size_key]}
+
+    def check_entry(self, entry: dict) -> None:
+        """This family's own fields of a manifest entry; ValueError says what is wrong."""
 
 
-MODEL_FAMILIES: dict[str, Family] = {
-    "conv": Family(ConvAutoencoder, ConvConfig, "conv (any size)", "#d62728"),
-    "dense": Family(DenseAutoencoder, DenseConfig, "dense (64×64 only)", "#9467bd"),
-    "codec": Family(CodecAutoencoder, CodecConfig, "codec (real files)", "#000000"),
-}
+class DenseFamily(Family):
+    def describe(self, entry: dict) -> tuple[str, float]:
+        dim, side = entry[self.size_key], entry.get("config", {}).get("image_size", PREVIEW_SIDE)
+        return f"{dim}-value code per {side}×{side} px", dim * 8 / side**2
+
+
+class CodecFamily(Family):
+    def describe(self, entry: dict) -> tuple[str, float]:
+        latent, _ = super().describe(entry)
+        prior = PRIOR_WORDS.get(entry["prior"], entry["prior"])
+        return f"{latent}, entropy-coded ({prior}, λ = {entry['lmbda']})", float(entry.get(REFERENCE_RATE) or 0.0)
+
+    def manifest_fields(self, config: dict, lmbda: float | None) -> dict:
+        return {**super().manifest_fields(config, lmbda), "prior": config["prior"], "lmbda": lmbda}
+
+    def check_entry(self, entry: dict) -> None:
+        if entry.get("prior") != entry["config"].get("prior", "hyperprior"):
+            raise ValueError(f"its prior {entry.get('prior')!r} differs from its config's")
+        if not is_finite_number(entry.get("lmbda")) or entry["lmbda"] <= 0:
+            raise ValueError(f"its lmbda must be a positive number, got {entry.get('lmbda')!r}")
+        rate = entry.get(REFERENCE_RATE)
+        if rate is not None and (not is_finite_number(rate) or rate < 0):
+            raise ValueError(f"its {REFERENCE_RATE} must be a number ≥ 0, got {rate!r}")
+
+
+MODEL_FAMILIES: dict[str, Family] = {f.name: f for f in (  # in the order the manifest, the app and the charts use
+    Family("conv", ConvAutoencoder, ConvConfig, "conv (any size)", "#d62728", "circle", "latent_channels",
+           image_to_image=True),
+    DenseFamily("dense", DenseAutoencoder, DenseConfig, "dense (64×64 only)", "#9467bd", "hexagon", "latent_dim",
+                latent_note="The dense code as its per-patch maps: map k holds value k of every 8×8 patch, where "
+                            "the patch is (the MLP mixes all patches, so a value can carry more than its own patch). "),
+    CodecFamily("codec", CodecAutoencoder, CodecConfig, "codec (real files)", "#000000", "star", "latent_channels",
+                starts_from=("conv", "codec")),
+)}
+
+
+def family_of(entry) -> Family:
+    """The family of a manifest entry (or any mapping with a "family")."""
+    return MODEL_FAMILIES[entry["family"]]
 
 
 def build_model(family: str, config: dict) -> nn.Module:
@@ -502,6 +588,5 @@ def build_model(family: str, config: dict) -> nn.Module:
 
 def values_ratio(model: nn.Module) -> float:
     """Input values per latent value (192 / C for conv and codec, 12288 / latent_dim for dense)."""
-    if isinstance(model, (ConvAutoencoder, CodecAutoencoder)):
-        return ConvAutoencoder.block_values / model.config.latent_channels
-    return 3 * model.config.image_size**2 / model.config.latent_dim
+    side = PREVIEW_SIDE if model.any_size else model.config.image_size  # a 64×64 image: whole 8×8 blocks
+    return 3 * side * side / math.prod(model.latent_shape(side, side))

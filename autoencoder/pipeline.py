@@ -156,7 +156,7 @@ def analyse(model: nn.Module, model_id: str, image: np.ndarray, *, full_scores: 
     float_latent / refine_steps (not codec): also decode the unrounded latent / the latent
     after that many refinement steps, as eval reports them.
     """
-    if model.family == "codec":  # the sha256 load_pretrained checked, not whatever the manifest says now
+    if model.entropy_coded:  # the sha256 load_pretrained checked, not whatever the manifest says now
         result = compress(model, to_tensor(image), model_id, model.weights_sha256)
         reconstruction = to_uint8(result.image)
         return Analysis(model_id, image, reconstruction, result.latent.numpy(), len(result.data),

@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import math
 import os
 import re
 import threading
@@ -34,7 +33,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .files import read_regular_file  # noqa: F401 (also this module's name for it)
-from .models import MODEL_FAMILIES, build_model
+from .models import MODEL_FAMILIES, build_model, is_finite_number
 
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the shipped one is ~0.2 MB
@@ -76,10 +75,6 @@ class WeightsError(RuntimeError):
 
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
 
 
 def check_config(family: str, config) -> None:
@@ -127,26 +122,25 @@ def check_entry(entry) -> dict:
         raise fail(f"its file must be a .safetensors file name inside the weights folder, got {file!r}")
     if not isinstance(entry["sha256"], str) or not SHA256.fullmatch(entry["sha256"]):
         raise fail("its sha256 must be 64 lowercase hexadecimal digits")
-    if not _is_number(entry["ratio"]) or entry["ratio"] <= 0:
+    if not is_finite_number(entry["ratio"]) or entry["ratio"] <= 0:
         raise fail(f"its ratio must be a positive number, got {entry['ratio']!r}")
-    size_key = "latent_dim" if family == "dense" else "latent_channels"
+    kind = MODEL_FAMILIES[family]
+    size_key = kind.size_key
     if size_key in entry and entry[size_key] != entry["config"].get(size_key, entry[size_key]):
         raise fail(f"its {size_key} {entry[size_key]!r} differs from its config's {entry['config'][size_key]!r}")
     if size_key in entry and not _is_int(entry[size_key]):
         raise fail(f"its {size_key} must be an integer, got {entry[size_key]!r}")
-    if family == "codec":
-        if entry.get("prior") != entry["config"].get("prior", "hyperprior"):
-            raise fail(f"its prior {entry.get('prior')!r} differs from its config's")
-        if not _is_number(entry.get("lmbda")) or entry["lmbda"] <= 0:
-            raise fail(f"its lmbda must be a positive number, got {entry.get('lmbda')!r}")
-        if entry.get("bpp_kodak") is not None and (not _is_number(entry["bpp_kodak"]) or entry["bpp_kodak"] < 0):
-            raise fail(f"its bpp_kodak must be a number ≥ 0, got {entry['bpp_kodak']!r}")
+    try:
+        kind.check_entry(entry)
+    except ValueError as e:
+        raise fail(str(e)) from None
     if entry.get("use", "compression") not in USES:
         raise fail(f"its use must be one of {', '.join(USES)}, got {entry.get('use')!r}")
     if entry.get("use") == "denoising":
         sigma = entry.get("noise_sigma")
-        if family != "conv" or not _is_number(sigma) or not 0 < sigma <= 1:
-            raise fail(f"a denoiser must be a conv model with a noise_sigma in (0, 1], got {family} and {sigma!r}")
+        if not kind.image_to_image or not is_finite_number(sigma) or not 0 < sigma <= 1:
+            raise fail(f"a denoiser must be an image-to-image model (conv) with a noise_sigma in (0, 1], "
+                       f"got {family} and {sigma!r}")
     try:
         parameters = count_parameters(family, entry["config"])
     except (ValueError, TypeError, RuntimeError) as e:  # a combination of fields no model can be built from
@@ -453,18 +447,18 @@ def load_pretrained(model_id: str, folder: Path | None = None) -> nn.Module:
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise WeightsError(f"weights file {entry['file']} holds values that are not finite (NaN or infinity) "
                                f"in {name}: it would draw a black image; retrain it")
-    if not probe_is_finite(model, entry["family"], entry["config"]):
+    if not probe_is_finite(model):
         raise WeightsError(f"weights file {entry['file']} gives values that are not finite (NaN or infinity) on a "
                            "test image: its weights are too large to compute with; retrain it")
     model.weights_sha256 = entry["sha256"]
     return model
 
 
-def probe_is_finite(model: nn.Module, family: str, config: dict) -> bool:
+def probe_is_finite(model: nn.Module) -> bool:
     """Whether the model's reconstruction of a small test picture (a colour ramp, 64×64 or a
     dense model's own size; a few ms) is finite everywhere: weights that are each finite can
     still overflow float32 once multiplied (3e38 loads, and draws NaN)."""
-    side = config.get("image_size", 64) if family == "dense" else 64
+    side = 64 if model.any_size else model.config.image_size
     ramp = torch.linspace(0, 1, side)
     x = torch.stack([ramp[None, :].expand(side, side), ramp[:, None].expand(side, side),
                      torch.full((side, side), 0.5)])[None]

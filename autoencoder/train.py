@@ -37,7 +37,7 @@ from tqdm import tqdm
 from . import metrics
 from .data import RandomCrops, decode_image, fixed_crops, list_images, split_train_val
 from .hardware import PRECISIONS, cpu_name, resolve_precision
-from .models import MODEL_FAMILIES, CodecAutoencoder, build_model, values_ratio
+from .models import MODEL_FAMILIES, CodecAutoencoder, build_model, family_of, values_ratio
 from .pca import fit_on_crops
 from .uses import add_noise
 from .pretrained import (load_pretrained, load_weights_file, model_info, save_weights, update_model_entry,
@@ -138,11 +138,13 @@ def resolve_options(args: argparse.Namespace) -> dict:
         raise SystemExit("train needs --id and --data (directly or in --config)")
     source = starting_point(options, args.out)
     stated_family = args.family or loaded.get("family")
-    if stated_family == "codec":
-        if options["lmbda"] is None or not source or source["family"] not in ("conv", "codec"):
-            raise SystemExit("a codec model needs --lmbda and --init-from a conv (or codec) model to start from")
-        if source["family"] == "conv":  # the conv model's transform, with the codec fields asked for
-            options["family"], options["model"] = "codec", {**source["config"], **model}
+    starts_from = MODEL_FAMILIES[stated_family].starts_from if stated_family in MODEL_FAMILIES else ()
+    if starts_from:  # a codec: the transform of a trained model, plus an entropy model
+        needs = " or ".join(starts_from)
+        if options["lmbda"] is None or not source or source["family"] not in starts_from:
+            raise SystemExit(f"a {stated_family} model needs --lmbda and --init-from a {needs} model to start from")
+        if source["family"] != stated_family:  # the trained transform, with this family's fields asked for
+            options["family"], options["model"] = stated_family, {**source["config"], **model}
             return options
     if source:  # a fine-tune has the architecture of the model it starts from
         if stated_family not in (None, source["family"]) or model not in ({}, source["config"]):
@@ -189,7 +191,7 @@ def make_optimizer(model: torch.nn.Module, options: dict) -> torch.optim.Optimiz
     and gains at lr × entropy_lr_scale (each group's lr_scale)."""
     groups = {"transform": [], "linear": [], "entropy": []}
     for name, p in model.named_parameters():
-        is_transform = model.family != "codec" or name.startswith("transform.")
+        is_transform = not model.entropy_coded or name.startswith("transform.")
         groups["linear" if "_linear." in name else "transform" if is_transform else "entropy"].append(p)
     scales = {"transform": 1.0, "linear": options["linear_lr_scale"], "entropy": options["entropy_lr_scale"]}
     return torch.optim.AdamW([{"params": ps, "lr_scale": scales[k]} for k, ps in groups.items() if ps],
@@ -220,7 +222,7 @@ class RateDistortion(torch.nn.Module):
 def trainee(model: torch.nn.Module, distributed: bool = False) -> torch.nn.Module:
     """What training_step calls: the model (a codec: its RateDistortion pass), in DDP when
     distributed. Its parameters are the model's, so the optimizer and checkpoints use the model."""
-    module = RateDistortion(model) if model.family == "codec" else model
+    module = RateDistortion(model) if model.entropy_coded else model
     return DistributedDataParallel(module) if distributed else module
 
 
@@ -327,7 +329,7 @@ def _train(argv: list[str] | None) -> dict:
     args = build_parser().parse_args(argv)
     options = resolve_options(args)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if options["noise_sigma"] is not None and (options["family"] != "conv" or not 0 < options["noise_sigma"] <= 1):
+    if options["noise_sigma"] is not None and (not family_of(options).image_to_image or not 0 < options["noise_sigma"] <= 1):
         raise SystemExit("--noise-sigma trains a conv denoiser: give a conv model and 0 < σ ≤ 1")
     device = pick_device(args.device)
     if distributed:
@@ -349,7 +351,7 @@ def _train(argv: list[str] | None) -> dict:
     val_crops = fixed_crops([decode_image(f) for f in val_files], crop, 16, seed=options["seed"]) if val_files else None
 
     source = starting_point(options, args.out)  # kept for the record: a fine-tune may replace it under the same id
-    if source and options["family"] == "codec" and source["family"] == "conv":
+    if source and family_of(options).starts_from and source["family"] != options["family"]:  # a codec from a conv model
         conv = load_pretrained(source["id"], args.out or weights_dir())
         codec_fields = {k: v for k, v in options["model"].items() if k not in source["config"]}
         model = CodecAutoencoder.from_transform(conv, quantization_step(options["lmbda"]), **codec_fields)
@@ -358,7 +360,7 @@ def _train(argv: list[str] | None) -> dict:
         model = load_pretrained(source["id"], args.out or weights_dir()).requires_grad_(True)
     else:
         model = build_model(options["family"], options["model"])
-        if options["family"] in ("conv", "dense") and options["pca_init"]:
+        if not family_of(options).starts_from and options["pca_init"]:
             pca = fit_on_crops(images, tuple(options["scales"]), seed=options["seed"])
             model.init_from_pca(pca.mean, pca.basis, pca.variances)
     model.to(device, memory_format=torch.channels_last).train()  # faster convs on CPU and GPU
@@ -389,7 +391,7 @@ def _train(argv: list[str] | None) -> dict:
     show = rank == 0 and not args.no_progress
     bar = tqdm(total=options["steps"], initial=step, disable=not show, unit="step", dynamic_ncols=True,
                desc=options["id"])
-    codec = options["family"] == "codec"
+    codec = family_of(options).entropy_coded
     lmbda = options["lmbda"] if codec else None
 
     def validation_point(at: int) -> list:
@@ -444,7 +446,7 @@ def finish(model, options, args, argv, device, world, elapsed, val_history, val_
     path = out / f"{options['id']}.safetensors"
     dtype = getattr(torch, options["storage_dtype"])
     model = model.cpu().eval()
-    if model.family == "codec":
+    if model.entropy_coded:
         model.prepare_for_coding()  # the integer tables the range coder reads, saved with the weights
     sha = save_weights(model, path, dtype)
     stored = load_weights_file(path, model.family, vars(model.config))
@@ -458,8 +460,7 @@ def finish(model, options, args, argv, device, world, elapsed, val_history, val_
     fields = {
         "family": model.family,
         "config": cfg,
-        **({"latent_dim": cfg["latent_dim"]} if model.family == "dense" else {"latent_channels": cfg["latent_channels"]}),
-        **({"prior": cfg["prior"], "lmbda": options["lmbda"]} if model.family == "codec" else {}),
+        **MODEL_FAMILIES[model.family].manifest_fields(cfg, options["lmbda"]),
         **({"use": "denoising", "noise_sigma": options["noise_sigma"]} if options["noise_sigma"] else {}),
         "ratio": values_ratio(model),
         "parameters": sum(p.numel() for p in model.parameters()),

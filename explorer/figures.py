@@ -7,20 +7,23 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from autoencoder.baselines import CODECS
+from autoencoder.baselines import ALL_CODECS, CODECS
 from autoencoder.models import MODEL_FAMILIES
 from explorer.report import RatePoint
 from explorer.views import LATENT_COLORSCALE, LatentGrid
 
 PCA_COLOUR = "#7f7f7f"
-# Marker shapes tell the curves apart without colour (a projector, a colour-blind reader):
-# one shape per codec and per model family; the Kodak references use the same shapes, open.
-SYMBOLS = {"jpeg": "square", "webp": "diamond", "conv": "circle", "dense": "triangle-up", "codec": "star",
-           "block_pca": "x-thin"}
+# Marker shapes tell the curves apart without colour (a projector, a colour-blind reader): each
+# codec's and each model family's own (baselines.CODECS, models.MODEL_FAMILIES); the Kodak
+# references use the same shapes, open.
+PCA_SYMBOL = "hourglass"
 
 
 def _symbol(name: str | None) -> str:
-    return SYMBOLS.get(name or "", "circle")
+    """The marker of a codec or a model family by its name."""
+    if name in ALL_CODECS:
+        return ALL_CODECS[name].symbol
+    return MODEL_FAMILIES[name].symbol if name in MODEL_FAMILIES else "circle"
 
 
 def _family_colour(family: str | None) -> str:
@@ -33,7 +36,7 @@ def latent_figure(grid: LatentGrid, height: int = 520) -> go.Figure:
     limit = float(np.nanmax(np.abs(grid.colours))) or 1.0
     # The values ride along as the hover's last field, since z holds the colours.
     customdata = np.concatenate([grid.hover.astype(np.float64), grid.values[..., None]], axis=-1)
-    if grid.family == "conv":
+    if grid.maps:
         pooled = f" (mean of {grid.pool}×{grid.pool})" if grid.pool > 1 else ""
         hover = ("channel %{customdata[0]}<br>latent row %{customdata[1]}, column %{customdata[2]}"
                  f"<br>value %{{customdata[3]:.3f}}{pooled}<extra></extra>")
@@ -62,7 +65,7 @@ def rd_figure(models: Sequence[RatePoint], families: Mapping[str, str], codecs: 
     """Rate–distortion: PSNR against bits per pixel (log scale) for this image's models and
     codec ladders, with the mean Kodak curves of `python -m autoencoder eval` where given.
 
-    families: model id → "conv" | "dense" (marker colour); current: the model on the slider.
+    families: model id → its family's name (marker colour and shape); current: the model on the slider.
     """
     figure = go.Figure()
     for codec, points in codecs.items():
@@ -113,16 +116,17 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
         figure.add_trace(go.Scatter(
             x=[r["bpp_8bit"] for r in rows], y=[r["psnr_8bit"] for r in rows], mode="lines+markers",
             name=f"block-PCA (Kodak, {n} images)", line=dict(color=PCA_COLOUR, dash="dot"), opacity=0.6,
-            marker=dict(symbol=_symbol("block_pca"), size=8),
+            marker=dict(symbol=PCA_SYMBOL, size=8),
             text=[f"C = {r['channels']}" for r in rows],
             hovertemplate="block-PCA %{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
         ))
     rows = [r for r in kodak.get("codecs", []) if r.get("prior") == "hyperprior"]
-    if rows:
+    coded = next((name for name, f in MODEL_FAMILIES.items() if f.entropy_coded), None)  # the family of the ladder
+    if rows and coded:
         figure.add_trace(go.Scatter(
             x=[r["bpp"] for r in rows], y=[r["psnr"] for r in rows], mode="lines+markers",
             name=f"codec ladder (Kodak, {n} images, real files)", text=[r["id"] for r in rows],
-            line=dict(color=MODEL_FAMILIES["codec"].colour, dash="dash"), marker=dict(symbol=f"{_symbol('codec')}-open", size=9),
+            line=dict(color=MODEL_FAMILIES[coded].colour, dash="dash"), marker=dict(symbol=f"{_symbol(coded)}-open", size=9),
             opacity=0.7, hovertemplate="%{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
         ))
     rows = [r for r in kodak.get("models", []) if r.get("psnr_8bit") is not None]

@@ -40,7 +40,7 @@ from autoencoder.data import (
     limit_size,
     to_uint8,
 )
-from autoencoder.models import MODEL_FAMILIES, ConvAutoencoder, DenseConfig
+from autoencoder.models import MODEL_FAMILIES, DenseConfig, Family, family_of
 from autoencoder.pipeline import TILE, Analysis, crop_to_tiles, score
 from autoencoder.pretrained import WeightsError, model_entries, weights_dir
 
@@ -56,7 +56,6 @@ RAW_BITS_PER_PIXEL = 24  # an uncompressed 8-bit RGB pixel
 # ---------------------------------------------------------------------------------------
 # Models as the slider shows them (from the manifest alone: nothing is loaded)
 
-PRIORS = {"hyperprior": "mean–scale hyperprior", "factorized": "factorized prior"}  # manifest "prior" → words
 
 
 @dataclass(frozen=True)
@@ -69,8 +68,13 @@ class ModelCard:
     latent_text: str  # what the latent of a 64×64 patch looks like
 
     @property
+    def kind(self) -> Family:
+        """What its family does differently (autoencoder.models.MODEL_FAMILIES)."""
+        return MODEL_FAMILIES[self.family]
+
+    @property
     def any_size(self) -> bool:
-        return MODEL_FAMILIES[self.family].model.any_size
+        return self.kind.any_size
 
     @property
     def short_label(self) -> str:
@@ -81,7 +85,7 @@ class ModelCard:
     def slider_label(self, bpp: float | None = None) -> str:
         """The slider's words: codec models by `bpp`, this image's measured bits per pixel where
         known ('codec-c16-hp · 0.240 bpp'), else their Kodak mean, marked '~' ('codec-c16-hp · ~0.32 bpp')."""
-        if self.family != "codec":
+        if not self.kind.entropy_coded:
             return f"{self.id} · {self.ratio:.3g}×"
         if bpp is not None:
             return f"{self.id} · {bpp:.3f} bpp"
@@ -90,29 +94,15 @@ class ModelCard:
     @property
     def label(self) -> str:
         """The slider's words for this model, e.g. '12× · 8×8×16 latent per 64×64 px · 2 bpp at 8 bits'."""
-        if self.family == "codec":
+        if self.kind.entropy_coded:
             rate = f"{self.nominal_bpp:.3g} bpp on Kodak (real files) · " if self.nominal_bpp else ""
             return f"{rate}{self.latent_text}"
         return f"{self.ratio:.3g}× · {self.latent_text} · {self.nominal_bpp:.3g} bpp at 8 bits"
 
 
 def model_card(entry: Mapping) -> ModelCard:
-    """A manifest entry (id, family, ratio, sha256, latent_channels or latent_dim) → its card."""
-    if entry["family"] == "codec":
-        side = NOTEBOOK_SIDE // ConvAutoencoder.downsampling_factor
-        latent_text = (f"{side}×{side}×{entry['latent_channels']} latent per {NOTEBOOK_SIDE}×{NOTEBOOK_SIDE} px, "
-                       f"entropy-coded ({PRIORS.get(entry['prior'], entry['prior'])}, λ = {entry['lmbda']})")
-        return ModelCard(entry["id"], "codec", entry["sha256"], float(entry["ratio"]),
-                         float(entry.get("bpp_kodak") or 0.0), latent_text)
-    if entry["family"] == "conv":
-        channels, f = entry["latent_channels"], ConvAutoencoder.downsampling_factor
-        side = NOTEBOOK_SIDE // f
-        latent_text = f"{side}×{side}×{channels} latent per {NOTEBOOK_SIDE}×{NOTEBOOK_SIDE} px"
-        bpp = channels * 8 / f**2  # C bytes per 8×8 block
-    else:
-        dim, side = entry["latent_dim"], entry.get("config", {}).get("image_size", NOTEBOOK_SIDE)
-        latent_text = f"{dim}-value code per {side}×{side} px"
-        bpp = dim * 8 / side**2
+    """A checked manifest entry → its card (its family says what its latent looks like)."""
+    latent_text, bpp = family_of(entry).describe(entry)
     return ModelCard(entry["id"], entry["family"], entry["sha256"], float(entry["ratio"]), bpp, latent_text)
 
 
@@ -124,9 +114,10 @@ def model_cards(folder: Path | None = None, use: str = "compression") -> list[Mo
 def family_cards(cards: Sequence[ModelCard], family: str) -> list[ModelCard]:
     """One family's models from the widest bottleneck to the narrowest (slider left → right):
     codec models from the most bits per pixel to the fewest."""
-    if family == "codec":
-        return sorted((c for c in cards if c.family == family), key=lambda c: (-c.nominal_bpp, c.id))
-    return sorted((c for c in cards if c.family == family), key=lambda c: (c.ratio, c.id))
+    mine = [c for c in cards if c.family == family]
+    if MODEL_FAMILIES[family].entropy_coded:
+        return sorted(mine, key=lambda c: (-c.nominal_bpp, c.id))
+    return sorted(mine, key=lambda c: (c.ratio, c.id))
 
 
 def default_card(cards: Sequence[ModelCard]) -> ModelCard:

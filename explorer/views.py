@@ -172,8 +172,8 @@ def outline(image: np.ndarray, box: Box, colour: tuple[int, int, int] = (0, 255,
 class LatentGrid:
     values: np.ndarray  # 2-D float, the latent values; NaN in the gaps between channel tiles
     colours: np.ndarray  # what the colours show: `values`, or each channel ÷ its largest |value|
-    hover: np.ndarray  # int (rows, cols, 3): conv → channel, latent row, latent column; dense → index, row, column
-    family: str
+    hover: np.ndarray  # int (rows, cols, 3): maps → channel, latent row, latent column; a flat code → index, row, column
+    maps: bool  # channel maps (C, h, w) tiled side by side, or a flat code reshaped to 2-D
     channels: int  # 1 for a dense code
     pool: int  # each cell averages pool×pool latent positions (1: every value shown as it is)
     per_channel: bool  # colours scaled per channel (True) or one scale for all (False)
@@ -213,7 +213,7 @@ def latent_grid(latent: np.ndarray, per_channel: bool = False, by_energy: bool =
         index = np.arange(latent.size).reshape(rows, cols)
         hover = np.stack([index, index // cols, index % cols], axis=-1)
         values = latent.reshape(rows, cols).astype(np.float64)
-        return LatentGrid(values, values, hover, "dense", 1, 1, False, [], np.zeros(0))
+        return LatentGrid(values, values, hover, False, 1, 1, False, [], np.zeros(0))
     if latent.ndim != 3:
         raise ValueError(f"expected a (C, h, w) or (D,) latent, got shape {latent.shape}")
     channels, h, w = latent.shape
@@ -236,7 +236,7 @@ def latent_grid(latent: np.ndarray, per_channel: bool = False, by_energy: bool =
         colours[top : top + th, left : left + tw] = maps[c] / max(peaks[c], 1e-12)
         hover[top : top + th, left : left + tw] = np.stack([np.full_like(rows_idx, c), rows_idx, cols_idx], -1)
         tiles.append((c, top, left))
-    return LatentGrid(values, colours, hover, "conv", channels, pool, per_channel, tiles, energy)
+    return LatentGrid(values, colours, hover, True, channels, pool, per_channel, tiles, energy)
 
 
 # ---------------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ def measured_bpp(cards: list[report.ModelCard], input_key: str) -> dict[str, flo
     computed here): the slider then labels them by this image's bytes, not the Kodak mean."""
     _, analyses = app_stores()
     found = {}
-    for card in (c for c in cards if c.family == "codec"):
+    for card in (c for c in cards if c.kind.entropy_coded):
         key = analysis_key(card, input_key)
         if analyses.ready(key):
             try:
@@ -138,7 +138,7 @@ def model_ui(cards: list[report.ModelCard], measured: Mapping[str, float]) -> tu
     show their Kodak mean, marked ~). The slider is drawn before the chosen model runs, so the
     one just chosen gets its measured label on the next run: a slider drawn after the run would
     be re-created by it, losing keyboard focus and, after quick moves, its position."""
-    families = [f for f in MODEL_FAMILIES if any(c.family == f for c in cards)]
+    families = [f for f in MODEL_FAMILIES if f in {c.family for c in cards}]
     if st.session_state.get("family") not in families:  # its models were all left out since
         st.session_state.pop("family", None)
     left, middle, right = st.container(key="controls").columns([1.25, 4, 1.25], vertical_alignment="top")
@@ -162,7 +162,7 @@ def model_ui(cards: list[report.ModelCard], measured: Mapping[str, float]) -> tu
             format_func=lambda i: by_id[i].slider_label(measured.get(i)),
         )
     status = middle.container(key="status").empty()
-    notebook = right.toggle("64×64 like the original notebook", key="notebook", disabled=family == "dense",
+    notebook = right.toggle("64×64 like the original notebook", key="notebook", disabled=not MODEL_FAMILIES[family].any_size,
                             wrap=True, help="The centre square of the image, resized to 64×64, as in the notebook "
                                  "this project grew from. Dense models always see this.")
     return by_id[model_id], notebook, status
@@ -171,7 +171,7 @@ def model_ui(cards: list[report.ModelCard], measured: Mapping[str, float]) -> tu
 def model_caption(card: report.ModelCard, bpp: float | None, presenting: bool = False) -> str:
     """The status line's words for the model on screen: its id and what its code is (on a
     projector, only what a room reads)."""
-    if card.family == "codec" and bpp is not None:
+    if card.kind.entropy_coded and bpp is not None:
         kodak = f" ({card.nominal_bpp:.2f} on Kodak)" if card.nominal_bpp else ""
         details = "" if presenting else f" · {card.latent_text}"
         return f"**{card.id}**: {bpp:.3f} bpp on this image{kodak}{details}"

@@ -276,8 +276,8 @@ def test_training_a_denoiser_records_its_use_and_stays_off_the_slider(image_fold
 
 @pytest.mark.parametrize("change, problem", [
     ({"use": "painting"}, "its use must be one of"),
-    ({"use": "denoising"}, "a denoiser must be a conv model with a noise_sigma"),
-    ({"use": "denoising", "noise_sigma": 2}, "a denoiser must be a conv model with a noise_sigma"),
+    ({"use": "denoising"}, "a denoiser must be an image-to-image model \\(conv\\) with a noise_sigma"),
+    ({"use": "denoising", "noise_sigma": 2}, "a denoiser must be an image-to-image model \\(conv\\) with a noise_sigma"),
 ])
 def test_the_manifest_schema_checks_uses(change, problem):
     entry = {"id": "m", "family": "conv", "config": {"latent_channels": 4, "width": 8, "depth": 1}, "file": "m.safetensors",

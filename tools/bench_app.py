@@ -92,7 +92,7 @@ def bench_app(families: tuple[str, ...] = ("conv", "codec"), pause_s: float = 12
         _timed_run(at), TARGET_UPLOAD_S)
     cards = model_cards()
     for family in families:
-        if family != "conv":
+        if family != families[0]:
             row("switch family (its middle model runs)", family,
                 _timed_run(at, lambda: at.radio(key="family").set_value(family)), TARGET_FIRST_S)
         ids = [c.id for c in family_cards(cards, family)]

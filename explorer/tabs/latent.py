@@ -14,7 +14,7 @@ from explorer.state import load_model
 def show_latent(analysis: pipeline.Analysis, card: report.ModelCard, presenting: bool) -> None:
     """Reruns alone when its toggles move. A dense code is drawn as its per-patch maps."""
     facts, chart = st.columns([1, 3])
-    latent = load_model(card).latent_maps(analysis.latent) if card.family == "dense" else analysis.latent
+    latent = load_model(card).latent_maps(analysis.latent)  # as channel maps, whatever the family
     conv = latent.ndim == 3
     # Each channel on its own scale by default: on one shared scale most channels of a trained
     # model are near white beside the few strongest (26 of conv-c32's 32 on the astronaut).
@@ -30,13 +30,10 @@ def show_latent(analysis: pipeline.Analysis, card: report.ModelCard, presenting:
     for label, text in report.latent_facts(analysis).items():
         facts.markdown(f"**{label}**  \n{text}")
     if not presenting:
-        if grid.family == "conv":
+        if grid.maps:
             pooled = f" (the mean of {grid.pool}×{grid.pool} latent values)" if grid.pool > 1 else ""
             scale = "each on its own colour scale" if per_channel else "one colour scale for all"
-            what = ("The dense code as its per-patch maps: map k holds value k of every 8×8 patch, where the patch "
-                    "is (the MLP mixes all patches, so a value can carry more than its own patch). "
-                    if card.family == "dense" else "")
-            facts.caption(f"{what}The {grid.channels} channel maps, numbered in their corners, {scale} (blue < 0 < red); "
+            facts.caption(f"{card.kind.latent_note}The {grid.channels} channel maps, numbered in their corners, {scale} (blue < 0 < red); "
                           f"each cell stands for a {grid.cell_pixels}×{grid.cell_pixels} pixel block{pooled}. "
                           "Hover for values.")
         else:

@@ -52,7 +52,7 @@ def show_denoising(image: np.ndarray) -> None:
 def show_anomalies(image: np.ndarray, cards: list[report.ModelCard], current: report.ModelCard) -> None:
     """Scored by uses.ANOMALY_MODEL, whose calibration (weights/anomaly-benchmark.json) gives a
     verdict: normal, unsure or anomalous; without one, by a conv model, as a bare score."""
-    conv = [c for c in cards if c.family == "conv"]
+    conv = [c for c in cards if c.kind.image_to_image]
     card = next((c for c in conv if c.id == uses.ANOMALY_MODEL), current if current in conv else None)
     card = card or (conv[0] if conv else None)
     if card is None:
