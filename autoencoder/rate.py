@@ -35,7 +35,7 @@ import torch
 from . import aez, metrics
 from .codec import CodecAutoencoder, Compressed, Encoding, load_codec
 from .data import to_tensor, to_uint8
-from .models import family_of
+from .models import REFERENCE_RATE, family_of
 from .pretrained import list_models, model_info
 
 # How a file's bits respond to the step: d ln(bytes) / d ln(1/Δ), measured on centre crops of
@@ -67,7 +67,7 @@ def ladder(models: list[str] | None = None) -> list[str]:
     if not rungs:
         raise ValueError("rate control needs a hyperprior codec model; "
                          f"{', '.join(ids) or 'none is installed'} has none")
-    return [e["id"] for e in sorted(rungs, key=lambda e: (e.get("bpp_kodak") or 0, e["lmbda"]))]
+    return [e["id"] for e in sorted(rungs, key=lambda e: (e.get(REFERENCE_RATE) or 0, e["lmbda"]))]
 
 
 def as_tensor(image) -> torch.Tensor:
