@@ -93,7 +93,7 @@ def quality_setting(quality: float, models: list[str]) -> tuple[str, float]:
     """quality 0…100 → (model id, step), the same for every image (module docstring)."""
     if not 0 <= quality <= 100:
         raise ValueError(f"quality must be in 0…100, got {quality:g}")
-    rates = [model_info(m).get("bpp_kodak") for m in models]
+    rates = [model_info(m).get(REFERENCE_RATE) for m in models]
     if all(rates):
         positions = [math.log(r) for r in rates]
     else:
