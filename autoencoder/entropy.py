@@ -40,13 +40,16 @@ FIXED_POINT_BITS = 14  # the integer network's activations and weights carry 2**
 
 def quantize_pmf(pmf: np.ndarray) -> np.ndarray:
     """Float pmfs (..., K), rows summing to ~1 → integer tables summing to TABLE_TOTAL, every
-    entry ≥ 1 (any symbol stays codable), the rounding remainder given to each row's mode."""
+    entry ≥ 1 (any symbol stays codable), the rounding remainder given to each row's mode.
+    Order-preserving: a larger weight never gets a smaller count. The mode is taken before the
+    rows are normalised, since dividing can round two different weights to one value (a tie
+    that would hand the remainder to the smaller one)."""
     pmf = np.clip(np.nan_to_num(pmf.astype(np.float64), nan=0.0), 0.0, None)
+    mode = pmf.argmax(axis=-1)
     pmf = pmf / np.maximum(pmf.sum(axis=-1, keepdims=True), 1e-300)
     k = pmf.shape[-1]
     counts = np.floor(pmf * (TABLE_TOTAL - k)).astype(np.int64) + 1
     rest = TABLE_TOTAL - counts.sum(axis=-1)
-    mode = pmf.argmax(axis=-1)
     np.put_along_axis(counts, mode[..., None], np.take_along_axis(counts, mode[..., None], -1) + rest[..., None], -1)
     return counts
 
