@@ -183,15 +183,19 @@ def test_sessions_take_turns_one_run_each_whoever_asked_first():
     assert v.ran == ["a1", "b1", "c1", "d1", "a2", "b2", "a3"]
 
 
+def leaves_when(moved_on: threading.Event):
+    """An on_wait that raises once `moved_on` is set, as Streamlit stops the script run of a
+    visitor who has moved on (another upload, a closed tab) at its next yield point."""
+    def on_wait(ahead: int) -> None:
+        if moved_on.is_set():
+            raise RuntimeError("the visitor moved on")
+    return on_wait
+
+
 def test_a_visitor_who_stops_waiting_takes_the_run_out_of_the_queue():
     v = Visitors()
     moved_on = threading.Event()
-
-    def leave(ahead: int) -> None:
-        if moved_on.is_set():
-            raise RuntimeError("Streamlit stops this script run: the visitor uploaded another picture")
-
-    v.ask("a", "old upload", on_wait=leave)
+    v.ask("a", "old upload", on_wait=leaves_when(moved_on))
     v.ask("b", "b1")
     moved_on.set()
     until(lambda: v.lane.waiting() == ["b1"])
@@ -202,12 +206,7 @@ def test_a_visitor_who_stops_waiting_takes_the_run_out_of_the_queue():
 def test_a_run_two_visitors_wait_for_stays_when_one_leaves():
     v = Visitors()
     leave = threading.Event()
-
-    def maybe_leave(ahead: int) -> None:
-        if leave.is_set():
-            raise RuntimeError("gone")
-
-    v.ask("a", "shared", on_wait=maybe_leave)
+    v.ask("a", "shared", on_wait=leaves_when(leave))
     answer = []
     other = threading.Thread(target=lambda: answer.append(v.store.get("shared", lambda: "never twice", lane=True,
                                                                       session="b")))

@@ -5,12 +5,12 @@ moves run no model."""
 from __future__ import annotations
 
 import ast
+import gc
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_models import make_app_weights
 from conftest import REPO
 from explorer import report, state
 from explorer.results import Background
@@ -18,13 +18,8 @@ from explorer.results import Background
 APP = str(REPO / "app.py")
 
 
-@pytest.fixture(scope="module")
-def app_weights(tmp_path_factory) -> Path:
-    return make_app_weights(tmp_path_factory.mktemp("state"))
-
-
 @pytest.fixture
-def weights(app_weights, monkeypatch) -> Path:
+def weights(app_weights, monkeypatch) -> Path:  # app_weights: conftest's
     monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(app_weights))
     return app_weights
 
@@ -106,6 +101,7 @@ def test_after_the_first_page_gallery_picks_and_slider_moves_run_no_model(weight
     assert not at.exception
     work = state.start_gallery(report.model_cards())  # the one the first page started
     assert work.finished.wait(300) and work.failed == 0 and not work.full
+    assert gc.get_freeze_count() > 0  # the long-lived heap is out of the per-run collection's way
     monkeypatch.setattr(state.pipeline, "analyse", lambda *a, **k: pytest.fail("a model ran"))
     for i in range(len(state.GALLERY_PHOTOS)):
         at.button(key=f"gallery_{i}").click().run()

@@ -17,7 +17,8 @@ FLAT × the second quarter's); for the room mix, gallery and slider p95 ≤ 1 s 
 
 Latency is from the action in the browser to the end of the script run it caused as the browser
 sees it (Streamlit's script_finished message on the websocket), then drawn (the running
-indicator gone, two animation frames): it includes the network and the browser. The browsers
+indicator gone, two animation frames): it includes the network and the browser; each figure
+also says when the browser received the run's end (the rest is drawing). The browsers
 share the server's cores here (in a talk they are the visitors' phones): the CPU figures say how.
 """
 
@@ -160,6 +161,38 @@ class Server:
         self.log.close()
 
 
+# In the page, before Streamlit connects: count the ForwardMsgs that end a script run
+# (script_finished, but not FINISHED_EARLY_FOR_RERUN) and note when each arrived. Read in the
+# page, not through Playwright's websocket events, which would ship every frame (a picture is
+# ~1 MB of base64) to this process and stamp it late by a quarter of a second.
+FINISHED_WATCH = """(() => {
+  const FIELD = %d, EARLY = %d;
+  window.__runsEnded = 0; window.__runEndedAt = 0;
+  const varint = (b, i) => { let v = 0, s = 0, x; do { x = b[i++]; v += (x & 127) * 2 ** s; s += 7; } while (x & 128); return [v, i]; };
+  const endsRun = (b) => {  // a ForwardMsg's top-level fields; the big ones are skipped by length
+    for (let i = 0; i < b.length;) {
+      let key, n; [key, i] = varint(b, i);
+      const field = Math.floor(key / 8), type = key & 7;
+      if (type === 0) { [n, i] = varint(b, i); if (field === FIELD) return n !== EARLY; }
+      else if (type === 2) { [n, i] = varint(b, i); i += n; }
+      else if (type === 1) i += 8; else if (type === 5) i += 4; else return false;
+    }
+    return false;
+  };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (e) => {
+        if (e.data instanceof ArrayBuffer && endsRun(new Uint8Array(e.data))) {
+          window.__runsEnded += 1; window.__runEndedAt = performance.timeOrigin + performance.now();
+        }
+      });
+    }
+  };
+})();"""
+
+
 class Visitor:
     """One browser page on the app, timing each action to the end of the script run it caused."""
 
@@ -168,31 +201,21 @@ class Visitor:
 
         self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
         self.page.set_default_timeout(timeout_s * 1000)
-        self.timeout_s, self.finished, self._message = timeout_s, 0, ForwardMsg
-        self.page.on("websocket", lambda socket: socket.on("framereceived", self._frame))
+        self.page.add_init_script(FINISHED_WATCH % (ForwardMsg.DESCRIPTOR.fields_by_name["script_finished"].number,
+                                                    ForwardMsg.FINISHED_EARLY_FOR_RERUN))
 
-    def _frame(self, payload) -> None:
-        if isinstance(payload, str):
-            return
-        try:
-            message = self._message.FromString(payload)
-        except Exception:  # noqa: BLE001 (not a ForwardMsg: not ours to count)
-            return
-        if (message.WhichOneof("type") == "script_finished"
-                and message.script_finished != self._message.FINISHED_EARLY_FOR_RERUN):
-            self.finished += 1
-
-    def act(self, action) -> float:
-        """Seconds from `action()` to its script run's end, drawn."""
-        before, start = self.finished, time.perf_counter()
+    def act(self, action) -> tuple[float, float]:
+        """Seconds from `action()` to its script run's end: as the browser received it, and drawn."""
+        page = self.page
+        # epoch milliseconds from the page's clock: comparable across a navigation (the first page)
+        before, at = page.evaluate("() => [window.__runsEnded || 0, performance.timeOrigin + performance.now()]")
+        start = time.perf_counter()
         action()
-        while self.finished == before:  # events are delivered while Playwright waits
-            if time.perf_counter() - start > self.timeout_s:
-                raise TimeoutError(f"no script run ended within {self.timeout_s:g} s")
-            self.page.wait_for_timeout(10)
-        self.page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
-        self.page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
-        return time.perf_counter() - start
+        page.wait_for_function("n => window.__runsEnded > n", arg=before)
+        received = (page.evaluate("() => window.__runEndedAt") - at) / 1000
+        page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+        page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        return received, time.perf_counter() - start
 
 
 def session(url: str, index: int, mix: str, seconds: float, think_s: float, timeout_s: float, records: list,
@@ -230,13 +253,13 @@ def session(url: str, index: int, mix: str, seconds: float, think_s: float, time
                 page.keyboard.press(state["direction"])
 
         try:
-            records.append(("first page", visitor.act(lambda: page.goto(url))))
+            records.append(("first page", *visitor.act(lambda: page.goto(url))))
             steps = MIXES[mix]
             step, end = 2 * index, time.monotonic() + seconds
             while time.monotonic() < end:
                 kind = steps[step % len(steps)]
                 action = {"upload": upload, "gallery": tap_gallery, "slider": move_slider}[kind]
-                records.append((kind, visitor.act(action)))
+                records.append((kind, *visitor.act(action)))
                 failures = page.locator("[data-testid=stException]")
                 if failures.count():
                     errors.append(f"session {index}: {failures.first.inner_text()[:300]}")
@@ -369,7 +392,7 @@ def main(argv: list[str] | None = None) -> dict:
         gallery = warm_up(server, args.warm_timeout) if args.warm else None
         sampler = Sampler(server.process.pid)
         cpu_before = sampler.cpu_now()
-        records: list[tuple[str, float]] = []
+        records: list[tuple[str, float, float]] = []  # (kind, run's end received, drawn) in seconds
         errors: list[str] = []
         threads = [threading.Thread(target=session, args=(server.url, i, args.mix, args.seconds, args.think,
                                                           args.timeout, records, errors, args.work))
@@ -386,14 +409,18 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         server.stop()
 
-    by_kind = {kind: [s for k, s in records if k == kind] for kind in ("first page", "gallery", "slider", "upload")}
+    kinds = ("first page", "gallery", "slider", "upload")
+    drawn = {kind: [d for k, _, d in records if k == kind] for kind in kinds}
+    received = {kind: [f for k, f, _ in records if k == kind] for kind in kinds}
     during = [m for t, m in sampler.memory if t <= sessions_done]
     result = {
         "cpu": cpu_name(), "mix": args.mix, "sessions": args.sessions, "seconds": args.seconds, "think_s": args.think,
         "load_average_before": [round(v, 2) for v in load_before], "gallery_ahead": gallery,
         "interactions": len(records), "errors": errors,
-        "latency_s": {k: {"n": len(v), "p50": round(percentile(v, 50), 3), "p95": round(percentile(v, 95), 3)}
-                      for k, v in by_kind.items()},
+        # drawn (the targets), and until the browser received the run's end (the rest is drawing)
+        "latency_s": {k: {"n": len(v), "p50": round(percentile(v, 50), 3), "p95": round(percentile(v, 95), 3),
+                          "received_p50": round(percentile(received[k], 50), 3),
+                          "received_p95": round(percentile(received[k], 95), 3)} for k, v in drawn.items()},
         "rss_mb": {"start": round(during[0]) if during else None, "max": round(max(during)) if during else None,
                    "end_of_sessions": round(during[-1]) if during else None, "after_close": round(rss_after),
                    # the largest in each quarter of the run: flat when the stores are bounded
@@ -405,7 +432,8 @@ def main(argv: list[str] | None = None) -> dict:
     if gallery:
         print(f"  gallery computed ahead: {gallery['line'].split(': ', 1)[1]} (waited {gallery['waited_s']} s)")
     for kind, figures in result["latency_s"].items():
-        print(f"  {kind:10} n={figures['n']:4}  p50 {figures['p50']:.2f} s  p95 {figures['p95']:.2f} s")
+        print(f"  {kind:10} n={figures['n']:4}  p50 {figures['p50']:.2f} s  p95 {figures['p95']:.2f} s  (run's end "
+              f"received: p50 {figures['received_p50']:.2f} s, p95 {figures['received_p95']:.2f} s)")
     r, c = result["rss_mb"], result["cpu_time"]
     print(f"  server RSS: {r['start']} MB at start, {r['max']} MB at most, {r['end_of_sessions']} MB when the sessions "
           f"ended, {r['after_close']} MB 5 s after they closed; largest in each quarter of the run: "
