@@ -20,6 +20,8 @@ and hold the memory of only one). Its worker takes, in this order:
    then too.
 
 A run in progress is never interrupted: a visitor's own run waits at most for the one in progress.
+The worker may also run at a lower OS priority (`nice`), so that script runs, which are short,
+take the cores first while a model runs.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import atexit
 import contextlib
 import dataclasses
 import logging
+import os
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -87,9 +91,11 @@ class Lane:
     """One worker thread that runs the model computations of every store on this lane (see the
     module's docstring for the order), started by the first run asked for."""
 
-    def __init__(self, guesses_kept: int = PREFETCH_QUEUE, name: str = "results-lane"):
+    def __init__(self, guesses_kept: int = PREFETCH_QUEUE, name: str = "results-lane", nice: int = 0):
+        """nice: added to the worker thread's nice value (Linux, where a thread has its own;
+        torch's worker threads, started from it, inherit it)."""
         self.lock = threading.Condition()  # shared by the stores on this lane: one lock, no ordering between two
-        self.name = name
+        self.name, self.nice = name, nice
         self._turns: OrderedDict[Hashable, deque[_Job]] = OrderedDict()  # session → its runs; the first goes next
         self._guesses: deque[_Job] = deque()  # newest first
         self._background: deque[_Job] = deque()
@@ -226,6 +232,9 @@ class Lane:
     # ------------------------------------------------------------------------ the worker
 
     def _loop(self) -> None:
+        if self.nice and sys.platform.startswith("linux"):  # elsewhere a thread id is no process id
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + self.nice)
         while True:
             with self.lock:
                 job = None

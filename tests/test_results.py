@@ -4,6 +4,8 @@ foreground, and the gallery work that stops at its bound and stops cleanly."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -116,6 +118,17 @@ def test_prefetch_computes_on_the_lane_and_get_does_not_recompute():
     assert lane.wait_idle(5)
     assert store.get("p", lambda: calls.append("foreground")) == "the-lane"
     assert calls == ["background"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have nice values of their own on Linux")
+def test_the_lane_runs_at_a_lower_priority_than_the_callers():
+    lane = Lane(nice=3)
+    store = Results(4, lane=lane)
+
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert store.get("p", priority, lane=True) == priority() + 3
 
 
 def test_prefetch_waits_while_the_foreground_is_busy_and_keeps_the_newest_guesses():

@@ -1,4 +1,4 @@
-"""`python -m tools.load_test` (from the repository root): a room of visitors, as real browser sessions against `streamlit run app.py`.
+"""`python -m tools.load_test` (from the repository root): a room of visitors in Chromium against `streamlit run app.py`.
 
 Starts the app on a free port. First the presenter opens the page, which starts the gallery ×
 every model computing ahead, and the command waits for the server log to say it is done
@@ -20,6 +20,8 @@ sees it (Streamlit's script_finished message on the websocket), then drawn (the 
 indicator gone, two animation frames): it includes the network and the browser; each figure
 also says when the browser received the run's end (the rest is drawing). The browsers
 share the server's cores here (in a talk they are the visitors' phones): the CPU figures say how.
+They run at nice +10 (--browser-nice), the priority of the app's model runs: they compete with
+those, not with the server's script runs, as phones would not; 0 gives the harshest figures.
 """
 
 from __future__ import annotations
@@ -168,7 +170,11 @@ class Server:
 FINISHED_WATCH = """(() => {
   const FIELD = %d, EARLY = %d;
   window.__runsEnded = 0; window.__runEndedAt = 0;
-  const varint = (b, i) => { let v = 0, s = 0, x; do { x = b[i++]; v += (x & 127) * 2 ** s; s += 7; } while (x & 128); return [v, i]; };
+  const varint = (b, i) => {
+    let v = 0, s = 0, x;
+    do { x = b[i++]; v += (x & 127) * 2 ** s; s += 7; } while (x & 128);
+    return [v, i];
+  };
   const endsRun = (b) => {  // a ForwardMsg's top-level fields; the big ones are skipped by length
     for (let i = 0; i < b.length;) {
       let key, n; [key, i] = varint(b, i);
@@ -218,13 +224,13 @@ class Visitor:
         return received, time.perf_counter() - start
 
 
-def session(url: str, index: int, mix: str, seconds: float, think_s: float, timeout_s: float, records: list,
-            errors: list, folder: Path) -> None:
+def session(url: str, chromium: Path, index: int, mix: str, seconds: float, think_s: float, timeout_s: float,
+            records: list, errors: list, folder: Path) -> None:
     """One visitor: load the page, then follow the mix until time is up."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         visitor = Visitor(browser, timeout_s)
         page = visitor.page
         page.on("pageerror", lambda e: errors.append(f"session {index}: page error {e}"))
@@ -273,14 +279,24 @@ def session(url: str, index: int, mix: str, seconds: float, think_s: float, time
             browser.close()
 
 
-def warm_up(server: Server, timeout_s: float) -> dict:
+def niced_chromium(folder: Path, nice: int) -> Path:
+    """Chromium, or a script that starts it at `nice` (its processes inherit it)."""
+    if not nice:
+        return CHROMIUM
+    script = folder / f"chromium-nice{nice}"
+    script.write_text(f'#!/bin/sh\nexec nice -n {nice} {CHROMIUM} "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def warm_up(server: Server, chromium: Path, timeout_s: float) -> dict:
     """The presenter opens the page (the app starts computing the gallery ahead); wait until
     the server log says the gallery is done. Its figures as the log gives them."""
     from playwright.sync_api import sync_playwright
 
     start = time.monotonic()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
             presenter = Visitor(browser, timeout_s)
             presenter.act(lambda: presenter.page.goto(server.url))
@@ -339,10 +355,11 @@ def cpu_shares(before: dict, after: dict, sessions: int, interactions: int) -> d
     wall, cores = after["at"] - before["at"], len(os.sched_getaffinity(0))
     used = {k: after[k] - before[k] for k in ("server", "browsers", "harness", "machine")}
     capacity = wall * cores
+    others = used["machine"] - used["server"] - used["browsers"] - used["harness"]
     return {"cores": cores, "wall_s": round(wall, 1), **{f"{k}_s": round(v, 1) for k, v in used.items()},
             "share": {"server": round(used["server"] / capacity, 3), "browsers": round(used["browsers"] / capacity, 3),
                       "harness": round(used["harness"] / capacity, 3),
-                      "others": round((used["machine"] - used["server"] - used["browsers"] - used["harness"]) / capacity, 3),
+                      "others": round(others / capacity, 3),
                       "idle": round(1 - used["machine"] / capacity, 3)},
             "server_cores_per_session": round(used["server"] / wall / sessions, 3),
             "server_cpu_s_per_interaction": round(used["server"] / max(interactions, 1), 3)}
@@ -370,6 +387,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seconds", type=float, default=120, help="how long each session keeps interacting")
     p.add_argument("--mix", choices=sorted(MIXES), default="room")
     p.add_argument("--think", type=float, default=0, help="seconds a visitor looks before the next action")
+    p.add_argument("--browser-nice", type=int, default=10, help="nice value the browsers run at (0: the server's)")
     p.add_argument("--no-warm", dest="warm", action="store_false",
                    help="visitors come at once, while the gallery is still being computed")
     p.add_argument("--warm-timeout", type=float, default=900, help="seconds the gallery may take to compute")
@@ -389,12 +407,13 @@ def main(argv: list[str] | None = None) -> dict:
             server.wait_healthy()
         except RuntimeError as e:
             raise SystemExit(str(e)) from None
-        gallery = warm_up(server, args.warm_timeout) if args.warm else None
+        browser = niced_chromium(args.work, args.browser_nice)
+        gallery = warm_up(server, browser, args.warm_timeout) if args.warm else None
         sampler = Sampler(server.process.pid)
         cpu_before = sampler.cpu_now()
         records: list[tuple[str, float, float]] = []  # (kind, run's end received, drawn) in seconds
         errors: list[str] = []
-        threads = [threading.Thread(target=session, args=(server.url, i, args.mix, args.seconds, args.think,
+        threads = [threading.Thread(target=session, args=(server.url, browser, i, args.mix, args.seconds, args.think,
                                                           args.timeout, records, errors, args.work))
                    for i in range(args.sessions)]
         for t in threads:
@@ -415,6 +434,7 @@ def main(argv: list[str] | None = None) -> dict:
     during = [m for t, m in sampler.memory if t <= sessions_done]
     result = {
         "cpu": cpu_name(), "mix": args.mix, "sessions": args.sessions, "seconds": args.seconds, "think_s": args.think,
+        "browser_nice": args.browser_nice,
         "load_average_before": [round(v, 2) for v in load_before], "gallery_ahead": gallery,
         "interactions": len(records), "errors": errors,
         # drawn (the targets), and until the browser received the run's end (the rest is drawing)
@@ -427,7 +447,8 @@ def main(argv: list[str] | None = None) -> dict:
                    "max_by_quarter": [round(max(q)) for q in np.array_split(np.array(during), 4) if q.size]},
         "cpu_time": cpu_shares(cpu_before, cpu_after, args.sessions, len(records)),
     }
-    print(f"{result['cpu']}, load average {load_before[0]:.2f} before: {args.sessions} Chromium sessions, mix "
+    print(f"{result['cpu']}, load average {load_before[0]:.2f} before: {args.sessions} Chromium sessions at nice "
+          f"+{args.browser_nice}, mix "
           f"'{args.mix}', {args.seconds:g} s, {len(records)} interactions, {len(errors)} errors")
     if gallery:
         print(f"  gallery computed ahead: {gallery['line'].split(': ', 1)[1]} (waited {gallery['waited_s']} s)")
@@ -439,9 +460,11 @@ def main(argv: list[str] | None = None) -> dict:
           f"ended, {r['after_close']} MB 5 s after they closed; largest in each quarter of the run: "
           f"{', '.join(str(m) for m in r['max_by_quarter'])} MB")
     share = c["share"]
-    print(f"  CPU of {c['cores']} cores over {c['wall_s']} s: server {share['server']:.0%}, browsers {share['browsers']:.0%}, "
+    print(f"  CPU of {c['cores']} cores over {c['wall_s']} s: server {share['server']:.0%}, "
+          f"browsers {share['browsers']:.0%}, "
           f"this harness {share['harness']:.0%}, other processes {share['others']:.0%}, idle {share['idle']:.0%}; "
-          f"server {c['server_cores_per_session']:.3f} cores per session, {c['server_cpu_s_per_interaction']:.2f} CPU s "
+          f"server {c['server_cores_per_session']:.3f} cores per session, "
+          f"{c['server_cpu_s_per_interaction']:.2f} CPU s "
           "per interaction")
     for e in errors:
         print("  ERROR", e)
