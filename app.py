@@ -7,11 +7,11 @@ run.
 
 from autoencoder.hardware import return_free_memory_soon
 from explorer.page import main
-from explorer.results import app_stores
+from explorer.state import LANE
 
 if __name__ != "__mp_main__":  # a multiprocessing child that re-imports this script (spawn) draws no page
     try:
-        with app_stores()[1].foreground():  # guesses for the next move wait until this run is drawn
+        with LANE.foreground():  # guesses for the next move, and the gallery's, wait until this run is drawn
             main()
     finally:
         return_free_memory_soon()  # a second after the last run: what the runs freed goes back to the system

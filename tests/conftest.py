@@ -56,6 +56,14 @@ def tiny_weights(tmp_path_factory, image_folder) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def app_weights(tmp_path_factory) -> Path:
+    """The app's test models (app_models.APP_MODELS), trained once for the session."""
+    from app_models import make_app_weights
+
+    return make_app_weights(tmp_path_factory.mktemp("app"))
+
+
 @pytest.fixture
 def use_weights(tiny_weights, monkeypatch) -> Path:
     monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(tiny_weights))

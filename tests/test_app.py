@@ -14,18 +14,12 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from app_models import make_app_weights
 from autoencoder.data import GALLERY
 from explorer import report
 from corpus import IMAGE_CASES, MANIFEST_CASES, WHOLE_MANIFEST_CASES, break_model
 from conftest import photo
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-
-
-@pytest.fixture(scope="module")
-def app_weights(tmp_path_factory) -> Path:
-    return make_app_weights(tmp_path_factory.mktemp("app"))
 
 
 @pytest.fixture

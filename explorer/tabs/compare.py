@@ -15,6 +15,7 @@ from autoencoder import baselines, pipeline
 from autoencoder.data import ImageError
 from explorer import report, sides, views
 from explorer.state import (
+    ModelRef,
     codec_at_quality,
     equal_bytes_of,
     shown_analysis,
@@ -225,7 +226,7 @@ def show_equal_bytes(analysis: pipeline.Analysis, card: report.ModelCard, input_
         e = results[against].encoded
         swipe(key="swipe_codec_view", data=views.swipe_payload(
             shown_png(f"{input_key}/{against}/{budget}", lambda: e.decoded),
-            shown_png(f"{input_key}/{card.id}@{card.sha256[:16]}/{budget}", lambda: analysis.reconstruction),
+            shown_png(f"{input_key}/{ModelRef.of(card)}/{budget}", lambda: analysis.reconstruction),
             f"{baselines.CODECS[against].label} · {results[against].scores['psnr']:.2f} dB",
             f"{card.id} · {psnr:.2f} dB",
             left_alt=f"{baselines.CODECS[against].label} quality {e.quality}, {e.num_bytes:,} bytes",
@@ -235,7 +236,7 @@ def show_equal_bytes(analysis: pipeline.Analysis, card: report.ModelCard, input_
     box = views.zoom_box(*analysis.original.shape[:2], x, y, zoom)
     st.caption(f"Below: each file whole, zoomed {zoom}× at ({box.left}, {box.top}) (the Zoom tab moves it), "
                "and its error map.")
-    rows = [(f"{card.id}@{card.sha256[:16]}", card.id, analysis.reconstruction,
+    rows = [(str(ModelRef.of(card)), card.id, analysis.reconstruction,
              f"{card.id}: {budget:,} B, {psnr:.2f} dB")]
     for codec, result in results.items():
         if result.encoded is not None:

@@ -11,6 +11,7 @@ from autoencoder import aez, baselines, pipeline
 from autoencoder.codec import CodecError
 from explorer import figures, report, views
 from explorer.state import (
+    ModelRef,
     codec_curve,
     compared_model,
     decoded_file,
@@ -31,7 +32,7 @@ def show_comparison(cards: list[report.ModelCard], image: np.ndarray, current: s
     progress = st.empty()
     for i, card in enumerate(cards):
         progress.progress(i / len(cards), text=f"Running {card.id} ({i + 1} of {len(cards)})…")
-        points.append(compared_model(card.id, card.sha256, key, card, compared.image))
+        points.append(compared_model(card, key, compared.image))
     progress.progress(1.0, text="Running the classical codecs at their quality ladders…")
     codecs = {codec: codec_curve(key, codec, compared.image) for codec in baselines.CODECS}
     progress.empty()
@@ -53,7 +54,7 @@ def show_comparison(cards: list[report.ModelCard], image: np.ndarray, current: s
         label.markdown(f"**{card.id}**{' (on the slider)' if card.id == current else ''}  \n{card.label}")
         label.metric("PSNR", f"{point.psnr:.2f} dB")
         label.caption(f"{point.num_bytes:,} B · {point.bpp:.3f} bpp")
-        name = f"{key}/{card.id}@{card.sha256[:16]}/compared"
+        name = f"{key}/{ModelRef.of(card)}/compared"
         show_png(picture, shown_png(name, lambda: views.thumbnail(point.reconstruction), THUMBNAIL_MIN),
                  f"Reconstruction by {card.id}")
         show_png(error, shown_png(f"{name}/error", lambda: views.thumbnail(

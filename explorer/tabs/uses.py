@@ -11,11 +11,11 @@ from autoencoder.data import GALLERY, limit_size
 from autoencoder.pretrained import model_info, weights_dir
 from explorer import report, views
 from explorer.state import (
+    ModelRef,
     anomaly_of,
     denoised_of,
     gallery_image,
     interpolation_of,
-    model_key,
     shown_png,
 )
 from explorer.widgets import THUMBNAIL_MIN, show_png
@@ -34,7 +34,7 @@ def show_denoising(image: np.ndarray) -> None:
                       help="Gaussian noise added to every pixel value, then stored as 8 bits like a photo. "
                            f"{card.id} was trained on σ up to {trained_up_to:.0f}.")
     image = limit_size(image, USES_MAX_SIDE)[0]
-    key = f"{model_key(card)}/{report.image_key(image)}/{sigma}"
+    key = f"{ModelRef.of(card)}/{report.image_key(image)}/{sigma}"
     result = denoised_of(key, sigma / 255, card, image)
     best = max(("denoised", "classical"), key=result.psnr.get)
     winner = card.id if best == "denoised" else "The wavelet denoiser"
@@ -62,7 +62,7 @@ def show_anomalies(image: np.ndarray, cards: list[report.ModelCard], current: re
                                   help="A synthetic defect at a random place: something a model trained on "
                                        "photos never learned to draw")
     calibration = uses.load_calibration(card.id)
-    key = f"{model_key(card)}/{report.image_key(image)}/{defect}"
+    key = f"{ModelRef.of(card)}/{report.image_key(image)}/{defect}"
     scored, result, verdict = anomaly_of(key, defect, card, image, calibration)
     if verdict is not None:
         st.markdown(f"#### {verdict.headline()}")
@@ -93,7 +93,7 @@ def show_interpolation(image: np.ndarray, card: report.ModelCard, source_name: s
     steps = st.slider("Frames", 3, 9, 5, key="blend_steps")
     side = 256 if card.any_size else report.NOTEBOOK_SIDE
     a, b = uses.same_size(image, gallery_image(other), side)
-    result = interpolation_of(f"{model_key(card)}/{report.image_key(a)}/{report.image_key(b)}", steps, card, a, b)
+    result = interpolation_of(f"{ModelRef.of(card)}/{report.image_key(a)}/{report.image_key(b)}", steps, card, a, b)
     middle = len(result.t) // 2
     for title, path, frames in (
             (f"Decoded by {card.id} from the blended latent (1 − t)·z_a + t·z_b", "latent blend", result.latent_path),
