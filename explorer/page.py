@@ -10,8 +10,7 @@ import streamlit as st
 import autoencoder
 from autoencoder.pretrained import checked_entries, weights_dir
 from explorer import report, views
-from explorer.results import app_stores
-from explorer.state import analysis_key, pictures_of, prefetch_neighbours, shown_analysis
+from explorer.state import analyses_for, analysis_key, pictures_of, prefetch_neighbours, shown_analysis
 from explorer.tabs.compare import (
     show_equal_bytes,
     show_side_by_side,
@@ -88,7 +87,7 @@ def main() -> None:
     input_key = report.image_key(model_input.image)
 
     on_screen = st.session_state.get("on_screen")  # (input key, model id, image name) drawn by the last run
-    if app_stores()[1].ready(analysis_key(card, input_key)) or not on_screen:
+    if analyses_for(input_key).ready(analysis_key(card, input_key)) or not on_screen:
         status.caption(model_caption(card, measured.get(card.id), presenting))  # (a result at hand: no gap)
     else:
         # Until the new result is in, the old one stays, faded and named for what it is.

@@ -12,8 +12,7 @@ import streamlit as st
 from autoencoder.data import ACCEPTED, GALLERY, MAX_DECODE_PIXELS, ImageError
 from autoencoder.models import MODEL_FAMILIES
 from explorer import report, views
-from explorer.results import app_stores
-from explorer.state import analysis_key, gallery_image, gallery_thumbnail, uploaded_image
+from explorer.state import analyses_for, analysis_key, gallery_image, gallery_thumbnail, uploaded_image
 
 THUMBNAIL_MIN = 256  # compare-all pictures: small ones enlarged to this, large ones cut to views.THUMBNAIL_MAX
 
@@ -113,7 +112,7 @@ def input_ui() -> Source:
 def measured_bpp(cards: list[report.ModelCard], input_key: str) -> dict[str, float]:
     """Bits per pixel of the codec models already run on this input (shared store; nothing is
     computed here): the slider then labels them by this image's bytes, not the Kodak mean."""
-    _, analyses = app_stores()
+    analyses = analyses_for(input_key)
     found = {}
     for card in (c for c in cards if c.kind.entropy_coded):
         key = analysis_key(card, input_key)

@@ -16,11 +16,9 @@ from autoencoder.data import decode_image, load_gallery_image
 from autoencoder.pipeline import Analysis
 from conftest import numpy_psnr, photo
 from explorer import report, sides
-import test_app
-from test_app import swipes
+from test_app import app, swipes  # noqa: F401 (app: the page on tiny weights, test_app's fixture)
 
 CODECS = list(baselines.CODECS)
-app_weights, app = test_app.app_weights, test_app.app  # the page on tiny weights (test_app's fixtures)
 
 
 # ---------------------------------------------------------------------------------------

@@ -163,7 +163,7 @@ def show_swipe(analysis: pipeline.Analysis, card: report.ModelCard, pictures: di
             max_height=PRESENTATION_SWIPE_HEIGHT if presenting else SWIPE_HEIGHT))
     for side, column in columns.items():
         one = shown[side]
-        column.caption(one.side.facts(reference) + (f". {one.side.note}." if one.side.note else ""))
+        column.caption(report.plain(one.side.facts(reference) + (f". {one.side.note}." if one.side.note else "")))
         column.download_button(f"{one.side.title} ({one.side.suffix})", one.file,
                                file_name=report.file_stem(source_name, one.slug) + one.side.suffix,
                                mime=one.side.mime, key=f"download_{side}", on_click="ignore",
