@@ -16,7 +16,7 @@ from autoencoder.data import decode_image, load_gallery_image
 from autoencoder.pipeline import Analysis
 from conftest import numpy_psnr, photo
 from explorer import report, sides
-from test_app import app, swipes  # noqa: F401 (app: the page on tiny weights, test_app's fixture)
+from test_app import app, seen, swipes  # noqa: F401 (app: the page on tiny weights, test_app's fixture)
 
 CODECS = list(baselines.CODECS)
 
@@ -184,5 +184,5 @@ def test_an_upload_is_the_file_the_sizes_are_compared_with(app):
     assert shown["left_label"] == f"Original · mine.png · {len(data):,} B"
     right = label_bytes(shown["right_label"])
     assert shown["right_label"].endswith(sides.change_text(100 * right / len(data) - 100))
-    assert any(c.value.startswith(f"mine.png: {len(data):,} B (as raw 24-bit pixels: {96 * 128 * 3:,} B)")
+    assert any(seen(c.value).startswith(f"mine.png: {len(data):,} B (as raw 24-bit pixels: {96 * 128 * 3:,} B)")
                for c in app.caption)
