@@ -277,12 +277,13 @@ _gallery_lock = threading.Lock()
 
 def start_gallery(cards: list[report.ModelCard]) -> Background:
     """Compute the gallery × every model of `cards` ahead, in the background, once per weights
-    folder (another folder, as in the tests, stops the work for the one before). The server log
-    says when it is done (GALLERY_READY)."""
+    folder (another folder, as in the tests, stops the work for the one before; coming back
+    starts it again, and what was kept is not computed twice). The server log says when it is
+    done (GALLERY_READY)."""
     folder = str(weights_dir())
     with _gallery_lock:
         work = _gallery_work.get(folder)
-        if work is None:
+        if work is None or work.stopped:
             for other in _gallery_work.values():
                 other.stop(timeout=0)
             freeze_heap()

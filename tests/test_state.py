@@ -97,12 +97,19 @@ def test_a_gallery_photo_computed_ahead_is_shown_without_running_a_model(weights
 
 @pytest.mark.slow
 def test_after_the_first_page_gallery_picks_and_slider_moves_run_no_model(weights, monkeypatch):
+    state.start_gallery(report.model_cards()).stop()  # as when another folder was used in between (test_app)
     at = AppTest.from_file(APP, default_timeout=90).run()
     assert not at.exception
-    work = state.start_gallery(report.model_cards())  # the one the first page started
+    work = state.start_gallery(report.model_cards())  # the one the first page started again
     assert work.finished.wait(300) and work.failed == 0 and not work.full
     assert gc.get_freeze_count() > 0  # the long-lived heap is out of the per-run collection's way
-    monkeypatch.setattr(state.pipeline, "analyse", lambda *a, **k: pytest.fail("a model ran"))
+    runs, analyse = [], state.pipeline.analyse
+
+    def recorded(model, model_id, image, **kwargs):  # recorded, not raised: the script thread would swallow it
+        runs.append((model_id, image.shape))
+        return analyse(model, model_id, image, **kwargs)
+
+    monkeypatch.setattr(state.pipeline, "analyse", recorded)
     for i in range(len(state.GALLERY_PHOTOS)):
         at.button(key=f"gallery_{i}").click().run()
         assert not at.exception, [e.value for e in at.exception]
@@ -112,3 +119,4 @@ def test_after_the_first_page_gallery_picks_and_slider_moves_run_no_model(weight
     at.toggle(key="notebook").set_value(True).run()
     at.radio(key="family").set_value("dense").run()
     assert not at.exception, [e.value for e in at.exception]
+    assert runs == []
