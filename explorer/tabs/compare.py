@@ -217,12 +217,15 @@ def show_equal_bytes(analysis: pipeline.Analysis, card: report.ModelCard, input_
     budget = analysis.num_bytes
     psnr = analysis.scores["psnr"]
     results = {codec: equal_bytes_of(input_key, budget, codec, analysis.original) for codec in baselines.CODECS}
-    for result in results.values():
-        st.markdown(f"#### {report.verdict(card.id, psnr, result)}")
     fitting = [codec for codec, r in results.items() if r.encoded is not None]
-    if fitting:
-        against = st.segmented_control("Swipe against", fitting, default=fitting[0], format_func=lambda c: baselines.CODECS[c].label,
-                                       key="swipe_codec", required=True)
+    against = st.segmented_control("Swipe against", fitting, default=fitting[0],
+                                   format_func=lambda c: baselines.CODECS[c].label, key="swipe_codec",
+                                   required=True) if fitting else None
+    # On a projector one verdict, the swiped codec's, so the picture stays on the screen; else all.
+    for codec, result in results.items():
+        if not presenting or codec == against or against is None:
+            st.markdown(f"#### {report.verdict(card.id, psnr, result)}")
+    if against:
         e = results[against].encoded
         swipe(key="swipe_codec_view", data=views.swipe_payload(
             shown_png(f"{input_key}/{against}/{budget}", lambda: e.decoded),
