@@ -284,7 +284,8 @@ def latent_facts(analysis: Analysis) -> dict[str, str]:
     shape = " × ".join(str(s) for s in z.shape)
     axes = "channels × rows × columns" if z.ndim == 3 else "values"
     if analysis.file is not None:
-        header = aez.header_bytes(analysis.model_id)
+        # Everything but the coded streams: header, stream table with its symbol checks, file CRC.
+        header = len(analysis.file) - sum(map(len, aez.unpack(analysis.file).streams))
         return {
             "Shape": f"{shape} ({axes})",
             "Value range": f"{z.min():.2f} … {z.max():.2f} (in quantization steps, rounded)",
