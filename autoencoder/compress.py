@@ -223,6 +223,10 @@ def compress_main(argv: list[str] | None = None) -> int:
     goal.add_argument("--size", type=_size, help="at most this many bytes per file (4096, 30KB, 30KiB, "
                         "1.5MB): the model and step that decode best within it")
     args = p.parse_args(argv)
+    if args.bpp is not None and not args.bpp > 0:
+        p.error(f"--bpp must be a positive number of bits per pixel, got {args.bpp:g}")
+    if args.quality is not None and not 0 <= args.quality <= 100:
+        p.error(f"--quality must be in 0…100, got {args.quality:g}")
     targeted = any(v is not None for v in (args.quality, args.bpp, args.size))
     if args.model is None and not targeted:
         p.error("give a model (-m) or a target (--quality, --bpp or --size)")

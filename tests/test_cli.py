@@ -175,3 +175,15 @@ def test_the_real_command_on_a_fifo_and_dev_zero_ends_with_lines_not_a_hang(code
     assert answer.returncode == 2 and "Traceback" not in answer.stderr
     assert answer.stderr.count("FIFO") == 2 and answer.stderr.count("character device") == 1  # named, then in codes/
     assert (tmp_path / "out/a.png").exists()
+
+
+@pytest.mark.parametrize("target, words", [(["--bpp", "-1"], "--bpp must be a positive number"),
+                                           (["--bpp", "nan"], "--bpp must be a positive number"),
+                                           (["--quality", "101"], "--quality must be in 0…100"),
+                                           (["--size", "thirty"], "is not a size")])
+def test_an_impossible_target_is_one_usage_line_before_any_file_is_read(tmp_path, capsys, target, words):
+    Image.fromarray(photo(32, 48)).save(tmp_path / "a.png")
+    with pytest.raises(SystemExit) as stop:
+        cli(["compress", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), *target])
+    assert stop.value.code == 2 and words in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
