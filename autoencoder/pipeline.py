@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from . import metrics
-from .codec import compress
+from .codec import Compressed, compress
 from .data import tiles, to_tensor, to_uint8
 from .latent import QuantizedLatent, dequantize, quantize
 from .models import crop_to, pad_to_multiple
@@ -143,6 +143,15 @@ def score(original: np.ndarray, reconstruction: np.ndarray, full: bool = True) -
     return {"mse": float(metrics.mse(x, y)), "psnr": float(metrics.psnr(x, y)), "ssim": None, "ms_ssim": None}
 
 
+def file_analysis(model_id: str, image: np.ndarray, result: Compressed, full_scores: bool = True) -> Analysis:
+    """A codec file of `image` (uint8 (H, W, 3)), as codec.compress or rate.compress_to made it,
+    as an Analysis: what the file decodes to, its latent, bits map and scores."""
+    reconstruction = to_uint8(result.image)
+    return Analysis(model_id, image, reconstruction, result.latent.numpy(), len(result.data),
+                    score(image, reconstruction, full_scores), file=result.data,
+                    bits_map=result.bits_map.numpy(), estimated_bits=result.estimated_bits)
+
+
 @torch.no_grad()
 def analyse(model: nn.Module, model_id: str, image: np.ndarray, *, full_scores: bool = True,
             float_latent: bool = False, refine_steps: int = 0) -> Analysis:
@@ -157,11 +166,8 @@ def analyse(model: nn.Module, model_id: str, image: np.ndarray, *, full_scores: 
     after that many refinement steps, as eval reports them.
     """
     if model.entropy_coded:  # the sha256 load_pretrained checked, not whatever the manifest says now
-        result = compress(model, to_tensor(image), model_id, model.weights_sha256)
-        reconstruction = to_uint8(result.image)
-        return Analysis(model_id, image, reconstruction, result.latent.numpy(), len(result.data),
-                        score(image, reconstruction, full_scores), file=result.data,
-                        bits_map=result.bits_map.numpy(), estimated_bits=result.estimated_bits)
+        return file_analysis(model_id, image, compress(model, to_tensor(image), model_id, model.weights_sha256),
+                             full_scores)
     h, w = image.shape[:2]
     tiled = not model.any_size and (h, w) != (TILE, TILE)
     if tiled and (h % TILE or w % TILE):

@@ -10,7 +10,7 @@ import streamlit as st
 import autoencoder
 from autoencoder.pretrained import checked_entries, weights_dir
 from explorer import report, views
-from explorer.state import analyses_for, analysis_key, pictures_of, prefetch_neighbours, shown_analysis
+from explorer.state import pictures_of, prefetch_neighbours, rate_file, ready, shown_analysis
 from explorer.tabs.compare import (
     show_equal_bytes,
     show_side_by_side,
@@ -20,7 +20,15 @@ from explorer.tabs.compare import (
 from explorer.tabs.latent import show_latent
 from explorer.tabs.models import show_comparison, show_files
 from explorer.tabs.uses import show_anomalies, show_denoising, show_interpolation
-from explorer.widgets import image_of, input_ui, measured_bpp, model_caption, model_ui, show_metrics
+from explorer.widgets import (
+    image_of,
+    input_ui,
+    measured_bpp,
+    model_caption,
+    model_ui,
+    rate_caption,
+    show_metrics,
+)
 
 VIEWS = ("Swipe", "Side by side", "Zoom", "Latent", "Same bytes", "All models", "Files",
          "Denoise", "Find defects", "Interpolate")
@@ -82,29 +90,46 @@ def main() -> None:
     # stored already, label the slider with this image's bits per pixel.
     codec_input = report.model_input(image, True, st.session_state.get("notebook", False), file_size)
     measured = measured_bpp(cards, report.image_key(codec_input.image))
-    card, notebook, status = model_ui(cards, measured)
+    chosen = model_ui(cards, measured, codec_input.image.shape[0] * codec_input.image.shape[1])
+    card, notebook, status = chosen.card, chosen.notebook, chosen.status
     model_input = report.model_input(image, card.any_size, notebook, file_size)
     input_key = report.image_key(model_input.image)
+    target, refused_target = None, None  # the rate control's target, or why its number is none
+    if chosen.rate:
+        try:
+            target = report.rate_target(*chosen.rate, *model_input.image.shape[:2])
+        except ValueError as e:
+            refused_target = str(e)
+    running = f"rate control for {target.asked}" if target else card.id
 
-    on_screen = st.session_state.get("on_screen")  # (input key, model id, image name) drawn by the last run
-    if analyses_for(input_key).ready(analysis_key(card, input_key)) or not on_screen:
-        status.caption(model_caption(card, measured.get(card.id), presenting))  # (a result at hand: no gap)
+    on_screen = st.session_state.get("on_screen")  # (input key, name of the result, image name) drawn by the last run
+    if ready(card, input_key, chosen.rungs, target) or not on_screen:
+        if not target:
+            status.caption(model_caption(card, measured.get(card.id), presenting))  # (a result at hand: no gap)
     else:
         # Until the new result is in, the old one stays, faded and named for what it is.
         before = on_screen[1] if on_screen[0] == input_key else f"{on_screen[1]} on {on_screen[2]}"
-        status.markdown(f":material/hourglass_top: Running **{card.id}**… still showing {report.plain(before)}")
-        fade.html(views.running_css(f"Showing {before} · {card.id} is running…"))
+        status.markdown(f":material/hourglass_top: Running **{running}**… still showing {report.plain(before)}")
+        fade.html(views.running_css(f"Showing {before} · {running} is running…"))
     try:
         with busy:
-            shown = shown_analysis(card, input_key, model_input.image)
+            if target:
+                try:
+                    shown = rate_file(chosen.rungs, input_key, target, model_input.image)
+                except ValueError as e:  # rate.compress_to's refusal: the slider's model instead
+                    target, refused_target = None, str(e)
+            if not target:
+                shown = shown_analysis(card, input_key, model_input.image)
     except autoencoder.WeightsError as e:
         broken[card.id] = f"{card.id} cannot be loaded ({e})"  # off the slider for this session, said above
         st.rerun()
-    analysis, pictures = shown.analysis, pictures_of(card, input_key, shown)
+    if target:
+        card = next(c for c in chosen.rungs if c.id == shown.analysis.model_id)
+    analysis, pictures = shown.analysis, pictures_of(input_key, shown)
 
     h, w = analysis.original.shape[:2]
     numbers = views.tile_numbers(analysis.numbers(), h, w)
-    previous = views.previous_numbers(st.session_state.setdefault("history", {}), input_key, card.id, numbers)
+    previous = views.previous_numbers(st.session_state.setdefault("history", {}), input_key, shown.name, numbers)
     quote = [f"**{report.smaller_text(analysis.num_bytes, h, w)}** than its pixels",
              f"{analysis.bits_per_pixel:.3f} bits per pixel"]
     versus = upload and report.versus_file(analysis.num_bytes, (w, h), upload)
@@ -116,24 +141,28 @@ def main() -> None:
         for note in (upload.note if upload else None, model_input.note):
             if note:
                 side.caption(f":material/info: {note}")
-        too_small = report.size_notice(analysis)
-        if too_small:
-            side.warning(too_small, icon=":material/warning:")
+        for warning in (shown.note, report.size_notice(analysis)):  # a target not met; a picture too small
+            if warning:
+                side.warning(warning, icon=":material/warning:")
         if left_out:
             side.warning("Left out of the model list: " + "; ".join(left_out), icon=":material/warning:")
 
     def shown_now() -> None:
-        status.caption(model_caption(card, analysis.bits_per_pixel, presenting))
+        if refused_target:
+            status.markdown(f":red[:material/error: {refused_target}] Showing {card.id}, the slider's model.")
+        else:
+            status.caption(rate_caption(shown, presenting) if target else
+                           model_caption(card, analysis.bits_per_pixel, presenting))
         fade.empty()
 
     draw = {
-        "Swipe": lambda: show_swipe(analysis, card, pictures, presenting),
-        "Side by side": lambda: show_side_by_side(analysis, card, pictures),
+        "Swipe": lambda: show_swipe(shown, pictures, presenting),
+        "Side by side": lambda: show_side_by_side(shown, pictures),
         "Zoom": lambda: show_zoom(analysis),
         "Latent": lambda: show_latent(analysis, card, presenting),
-        "Same bytes": lambda: show_equal_bytes(analysis, card, input_key, presenting),
+        "Same bytes": lambda: show_equal_bytes(shown, input_key, presenting),
         "All models": lambda: show_comparison(cards, report.model_input(image, True, notebook).image, card.id),
-        "Files": lambda: show_files(analysis, source_name, input_key),
+        "Files": lambda: show_files(shown, source_name),
         "Denoise": lambda: show_denoising(model_input.image),
         "Find defects": lambda: show_anomalies(model_input.image, cards, card),
         "Interpolate": lambda: show_interpolation(model_input.image, card, source_name),
@@ -154,5 +183,5 @@ def main() -> None:
                     numbers_beside(side)
                     shown_now()
     shown_now()  # (again: a no-op unless no tab was open)
-    st.session_state.on_screen = (input_key, card.id, source_name)
+    st.session_state.on_screen = (input_key, shown.name, source_name)
     prefetch_neighbours(cards, card, input_key, model_input.image)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from autoencoder import aez, metrics
+from autoencoder import aez, metrics, rate
 from autoencoder.baselines import (
     CODECS,
     Encoded,
@@ -285,13 +286,16 @@ def latent_facts(analysis: Analysis) -> dict[str, str]:
     axes = "channels × rows × columns" if z.ndim == 3 else "values"
     if analysis.file is not None:
         # Everything but the coded streams: header, stream table with its symbol checks, file CRC.
-        header = len(analysis.file) - sum(map(len, aez.unpack(analysis.file).streams))
+        unpacked = aez.unpack(analysis.file)
+        header = len(analysis.file) - sum(map(len, unpacked.streams))
+        step = aez.step_value(unpacked.step)
         return {
             "Shape": f"{shape} ({axes})",
             "Value range": f"{z.min():.2f} … {z.max():.2f} (in quantization steps, rounded)",
             "Size": f"{z.size:,} values",
             "File (.aez)": f"{len(analysis.file):,} B, of which {header} B header and checksum",
             "Entropy model's estimate": f"{analysis.estimated_bits / 8:,.0f} B",
+            "Quantization step Δ": f"{step:g}" + (" (as trained)" if step == 1 else " (the rate control's; 1 is as trained)"),
         }
     side = q.num_bytes - q.codes.size * q.bits // 8
     ranges = "per channel" if z.ndim == 3 else "for the whole code"
@@ -302,6 +306,59 @@ def latent_facts(analysis: Analysis) -> dict[str, str]:
         "Bytes at 8 bits": f"{q.num_bytes:,} B ({q.codes.size:,} codes + {side:,} B of ranges {ranges})",
         "As float32": f"{z.size * 4:,} B",
     }
+
+
+# ---------------------------------------------------------------------------------------
+# The codec family's rate control: a size, bits per pixel or a quality → what rate.compress_to is asked
+
+RATE_MODES = {"trained": "as trained", "size": "size (KB)", "bpp": "bits/pixel", "quality": "quality"}  # "Rate: …"
+RATE_UNITS = {"size": "KB", "bpp": "bpp"}  # what the number typed is in (1 KB = 1000 B, as size_text says it)
+
+
+@dataclass(frozen=True)
+class RateTarget:
+    """What rate.compress_to is asked for: a file of at most `num_bytes` (a size, or bits per
+    pixel over the image's pixels), or a quality 0…100; `asked` says it in words."""
+    num_bytes: int | None
+    quality: int | None
+    asked: str  # '30 KB', '0.5 bpp', 'quality 60'
+
+
+def rate_ladder(cards: Sequence[ModelCard]) -> list[ModelCard]:
+    """The cards rate control picks from (rate.ladder: the hyperprior codec models, fewest bits
+    first); empty for a family without them."""
+    try:
+        ids = rate.ladder([c.id for c in cards])
+    except ValueError:
+        return []
+    by_id = {c.id: c for c in cards}
+    return [by_id[i] for i in ids]
+
+
+def rate_target(mode: str, value: object, height: int, width: int) -> RateTarget:
+    """The rate control's number (mode "size": KB, "bpp": bits per pixel, "quality": 0…100) for
+    an image of height × width pixels → the target; ValueError, in words, for a number that is
+    no target (empty, text, not finite, zero or less, under one byte, a quality outside 0…100)."""
+    what = {"size": "size in KB", "bpp": "number of bits per pixel", "quality": "quality from 0 to 100"}[mode]
+    if value is None or value == "":
+        raise ValueError(f"Type a {what}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"“{value}” is not a number: type a {what}.") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{number} is not a {what}: type a finite number.")
+    if mode == "quality":
+        if not 0 <= number <= 100:
+            raise ValueError(f"Quality {number:g} is outside 0…100.")
+        return RateTarget(None, round(number), f"quality {round(number)}")
+    unit = RATE_UNITS[mode]
+    if number <= 0:
+        raise ValueError(f"{number:g} {unit} is no size: a file needs more than 0 {unit}.")
+    num_bytes = math.floor(number * 1000 if mode == "size" else number * height * width / 8)
+    if num_bytes < 1:
+        raise ValueError(f"{number:g} {unit} is less than one byte for {width}×{height} pixels.")
+    return RateTarget(num_bytes, None, f"{number:,.6g} {unit}")
 
 
 # ---------------------------------------------------------------------------------------

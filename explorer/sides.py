@@ -128,9 +128,11 @@ def original_side(image: np.ndarray, reference: Reference) -> Side:
                 "The pixels every side is scored against, as a lossless PNG")
 
 
-def model_side(analysis: Analysis) -> Side:
+def model_side(analysis: Analysis, title: str | None = None) -> Side:
     """A model's result: its real bytes (the 8-bit latent, or the whole .aez file) and PSNR; the
-    download is the .aez file where there is one, else the reconstruction as PNG."""
+    download is the .aez file where there is one, else the reconstruction as PNG. title: what
+    it is called (default: the model's id; a codec file at another step says so)."""
+    title = title or analysis.model_id
     if analysis.file is not None:
         what, suffix, mime = f"Decoded from the {analysis.num_bytes:,} B .aez file", ".aez", "application/octet-stream"
         file = f"The {analysis.num_bytes:,} B .aez file itself (the Files tab decodes it)"
@@ -138,8 +140,8 @@ def model_side(analysis: Analysis) -> Side:
         what, suffix, mime = "Reconstruction from the 8-bit latent", ".png", "image/png"
         file = ("The reconstruction as a lossless PNG: this model writes no file of its own "
                 f"(its {analysis.num_bytes:,} B are the 8-bit latent, in the Files tab)")
-    return Side(analysis.model_id, analysis.num_bytes, analysis.scores["psnr"],
-                f"{what} of {analysis.model_id}, {analysis.num_bytes:,} bytes", suffix, mime, file)
+    return Side(title, analysis.num_bytes, analysis.scores["psnr"],
+                f"{what} of {title}, {analysis.num_bytes:,} bytes", suffix, mime, file)
 
 
 def codec_side(original: np.ndarray, encoded: Encoded, note: str | None = None) -> Side:

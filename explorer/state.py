@@ -22,11 +22,11 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import autoencoder
-from autoencoder import baselines, pipeline, uses
+from autoencoder import aez, baselines, pipeline, rate, uses
 from autoencoder.data import GALLERY as GALLERY_PHOTOS
 from autoencoder.data import center_square, load_gallery_image
 from autoencoder.models import MODEL_FAMILIES
-from autoencoder.pretrained import model_info, weights_dir
+from autoencoder.pretrained import weights_dir
 from explorer import report, views
 from explorer.results import Background, Lane, Results, nbytes
 
@@ -62,11 +62,6 @@ class ModelRef:
     def of(cls, card: report.ModelCard, folder: Path | str | None = None) -> ModelRef:
         return cls(str(folder or weights_dir()), card.id, card.sha256)
 
-    @classmethod
-    def named(cls, model_id: str) -> ModelRef:
-        """The model called `model_id` in the weights folder (its sha256 from the manifest)."""
-        return cls(str(weights_dir()), model_id, model_info(model_id)["sha256"])
-
     def __str__(self) -> str:
         return f"{self.folder}/{self.id}@{self.sha256}"
 
@@ -80,7 +75,8 @@ def load_model(card: report.ModelCard):
 
 
 def analysis_key(card: report.ModelCard, input_key: str) -> str:
-    return f"{ModelRef.of(card)}/{input_key}"
+    """Where the slider's result of `card` on this input is kept (result_key at step 1)."""
+    return result_key(ModelRef.of(card), input_key)
 
 
 # ---------------------------------------------------------------------------------------
@@ -137,9 +133,24 @@ def _here(store: Results, key: str, compute: Callable[[], Any], spinner: str | N
 @dataclass(frozen=True)
 class Shown:
     """One model on one image and the PNG of its reconstruction: what a slider move needs,
-    computed together (ahead of time for the gallery and the slider's neighbours)."""
+    computed together (ahead of time for the gallery and the slider's neighbours); or the codec
+    file the rate control chose, at its quantization step."""
     analysis: pipeline.Analysis
     reconstruction_png: bytes
+    key: str  # names this result in every store (its pictures, downloads, equal-bytes files): result_key
+    step: float = 1.0  # a codec file's quantization step Δ (1: as the model was trained)
+    asked: report.RateTarget | None = None  # the rate control's target, for a file it chose
+    note: str | None = None  # why that file is not at the target (rate.Choice.note)
+
+    @property
+    def name(self) -> str:
+        """What labels call it: the model, and the step of a file at another step ('codec-c16-hp Δ1.223')."""
+        return self.analysis.model_id if self.step == 1 else f"{self.analysis.model_id} Δ{self.step:.4g}"
+
+    @property
+    def slug(self) -> str:
+        """Its part of a download's file name: 'codec-c16-hp', 'codec-c16-hp_step1.223'."""
+        return self.analysis.model_id if self.step == 1 else f"{self.analysis.model_id}_step{self.step:.4g}"
 
     @property
     def nbytes(self) -> int:
@@ -147,9 +158,16 @@ class Shown:
         return nbytes({k: v for k, v in vars(self.analysis).items() if k != "original"}) + len(self.reconstruction_png)
 
 
-def _shown(ref: ModelRef, image: np.ndarray) -> Shown:
+def result_key(ref: ModelRef, input_key: str, step: float = 1.0) -> str:
+    """A model's file (or 8-bit latent) of one input: at step 1 the slider's result; at another
+    quantization step a file of its own."""
+    key = f"{ref}/{input_key}"
+    return key if step == 1 else f"{key}/step {aez.step_code(step)}"
+
+
+def _shown(ref: ModelRef, input_key: str, image: np.ndarray) -> Shown:
     analysis = pipeline.analyse(load(ref), ref.id, image)
-    return Shown(analysis, views.display_png(analysis.reconstruction))
+    return Shown(analysis, views.display_png(analysis.reconstruction), result_key(ref, input_key))
 
 
 def analyses_for(input_key: str) -> Results:
@@ -161,7 +179,45 @@ def analyses_for(input_key: str) -> Results:
 def shown_analysis(card: report.ModelCard, input_key: str, image: np.ndarray) -> Shown:
     """One model on one image, shared by every session."""
     ref = ModelRef.of(card)
-    return in_turn(analyses_for(input_key), f"{ref}/{input_key}", lambda: _shown(ref, image), f"Running {card.id}…")
+    return in_turn(analyses_for(input_key), analysis_key(card, input_key), lambda: _shown(ref, input_key, image),
+                   f"Running {card.id}…")
+
+
+def rate_key(rungs: list[report.ModelCard], input_key: str, target: report.RateTarget) -> str:
+    asked = f"{target.num_bytes} B" if target.num_bytes is not None else f"quality {target.quality}"
+    return f"rate/{'+'.join(str(ModelRef.of(c)) for c in rungs)}/{input_key}/{asked}"
+
+
+def _rate_file(refs: list[ModelRef], input_key: str, target: report.RateTarget, image: np.ndarray) -> Shown:
+    by_id = {r.id: r for r in refs}
+
+    def loaded(model_id: str):  # the app's loaded model, shared and never changed: an encoder pass reads it
+        model = load(by_id[model_id])
+        return model, model.weights_sha256
+
+    choice = rate.compress_to(image, target_bytes=target.num_bytes, quality=target.quality, models=list(by_id),
+                              load=loaded)
+    analysis = pipeline.file_analysis(choice.model_id, image, choice.compressed)
+    return Shown(analysis, views.display_png(analysis.reconstruction),
+                 result_key(by_id[choice.model_id], input_key, choice.step), choice.step, target, choice.note)
+
+
+def rate_file(rungs: list[report.ModelCard], input_key: str, target: report.RateTarget, image: np.ndarray) -> Shown:
+    """The codec file of `image` the rate control makes for `target` (rate.compress_to over the
+    models `rungs`: one encoder pass per model tried), shared by every session. ValueError from
+    compress_to (a bad target or image) is raised, not kept."""
+    refs = [ModelRef.of(c) for c in rungs]
+    return in_turn(ANALYSES, rate_key(rungs, input_key, target), lambda: _rate_file(refs, input_key, target, image),
+                   f"Finding the file for {target.asked}…")
+
+
+def ready(card: report.ModelCard, input_key: str, rungs: list[report.ModelCard],
+          target: report.RateTarget | None) -> bool:
+    """Whether what the page is about to show is kept (nothing runs for it): the rate control's
+    file for `target`, else `card` on this input."""
+    if target is not None:
+        return ANALYSES.ready(rate_key(rungs, input_key, target))
+    return analyses_for(input_key).ready(analysis_key(card, input_key))
 
 
 def prefetch_neighbours(cards: list[report.ModelCard], card: report.ModelCard, input_key: str,
@@ -179,7 +235,7 @@ def prefetch_neighbours(cards: list[report.ModelCard], card: report.ModelCard, i
     guesses += [c for c in reversed(options[max(0, here - 1) : here + 2]) if c is not card]
     for guess in guesses:  # the last queued runs first
         ref = ModelRef.of(guess)
-        store.prefetch(f"{ref}/{input_key}", lambda r=ref: _shown(r, image))
+        store.prefetch(result_key(ref, input_key), lambda r=ref: _shown(r, input_key, image))
 
 
 # ---------------------------------------------------------------------------------------
@@ -195,9 +251,9 @@ def shown_png(key: str, picture: Callable[[], np.ndarray], min_side: int = views
     return _png(PICTURES, key, picture, min_side)
 
 
-def pictures_of(card: report.ModelCard, input_key: str, shown: Shown) -> dict[str, Callable[[], bytes]]:
+def pictures_of(input_key: str, shown: Shown) -> dict[str, Callable[[], bytes]]:
     """The PNGs the page may show of one analysis, each made (and kept) when first drawn."""
-    a, key = shown.analysis, analysis_key(card, input_key)
+    a, key = shown.analysis, shown.key
     originals = GALLERY if input_key in gallery_keys() else PICTURES
     pictures = {
         "original": lambda: _png(originals, f"{input_key}/original", lambda: a.original),
@@ -268,7 +324,7 @@ def gallery_tasks(cards: list[report.ModelCard], inputs: tuple[GalleryInput, ...
             ref = ModelRef.of(card, folder)
             for i in inputs:
                 if i.any_size == (card.any_size and not notebook):
-                    yield GALLERY, f"{ref}/{i.key}", lambda r=ref, i=i: _shown(r, i.image)
+                    yield GALLERY, result_key(ref, i.key), lambda r=ref, i=i: _shown(r, i.key, i.image)
 
 
 _gallery_work: dict[str, Background] = {}  # weights folder → its gallery work
@@ -342,9 +398,10 @@ def compared_model(card: report.ModelCard, input_key: str, image: np.ndarray) ->
                    lambda: report.rate_point(pipeline.analyse(load(ref), ref.id, image, full_scores=False)))
 
 
-def download_bytes(input_key: str, model_id: str, analysis: pipeline.Analysis) -> tuple[bytes, bytes]:
-    return PICTURES.get(f"{ModelRef.named(model_id)}/{input_key}/downloads",
-                        lambda: (report.png_bytes(analysis.reconstruction), report.npy_bytes(analysis.latent)))
+def download_bytes(shown: Shown) -> tuple[bytes, bytes]:
+    """The reconstruction as PNG and the latent as .npy, for the Files tab's downloads."""
+    a = shown.analysis
+    return PICTURES.get(f"{shown.key}/downloads", lambda: (report.png_bytes(a.reconstruction), report.npy_bytes(a.latent)))
 
 
 def decoded_file(file_id: str, data: bytes) -> report.DecodedFile:

@@ -396,6 +396,9 @@ header[data-testid=stHeader] * { pointer-events: auto; }
    starts lower, under two verdicts and the codec switch. */
 :root { --swipe-max-height: calc(100vh - 290px); }
 [role=tabpanel]:has(.st-key-swipe_codec) { --swipe-max-height: calc(100vh - 440px); }
+/* The codec family's rate control, under the family switch, makes that column the tallest: 22 px more. */
+:root:has(.st-key-rate_mode) { --swipe-max-height: calc(100vh - 312px); }
+:root:has(.st-key-rate_mode) [role=tabpanel]:has(.st-key-swipe_codec) { --swipe-max-height: calc(100vh - 462px); }
 .st-key-top_picker { display: none; }
 /* The numbers beside the picture: sized with their column (container queries), never cut short. */
 .st-key-stage [data-testid=stColumn]:last-child { container-type: inline-size; }
@@ -419,6 +422,7 @@ header[data-testid=stHeader] * { pointer-events: auto; }
   .st-key-tiles { display: grid !important; grid-template-columns: 1fr 1fr; }
   .st-key-tiles [data-testid=stMetricValue] { font-size: 1.4rem; }
   :root { --swipe-max-height: calc(100svh - 400px); }
+  :root:has(.st-key-rate_mode) { --swipe-max-height: calc(100svh - 500px); }  /* its line, over the slider */
 }
 </style>
 """
@@ -432,6 +436,9 @@ PRESENTATION_CSS = """
 :root { --swipe-max-height: calc(100vh - 255px); --label-size: 24px;
         --hint-display: none; }
 [role=tabpanel]:has(.st-key-swipe_codec) { --swipe-max-height: calc(100vh - 450px); }
+/* The rate control makes the family's column the tallest here: 41 px more. */
+:root:has(.st-key-rate_mode) { --swipe-max-height: calc(100vh - 296px); }
+:root:has(.st-key-rate_mode) [role=tabpanel]:has(.st-key-swipe_codec) { --swipe-max-height: calc(100vh - 491px); }
 .st-key-status { min-height: 1.6em; }
 .st-key-tiles [data-testid=stMetricValue] { font-size: clamp(1.6rem, 16cqi, 2.6rem); }
 .st-key-stage [data-testid=stColumn]:last-child :is([data-testid=stMetricLabel] p, [data-testid=stMetricDelta],

@@ -128,13 +128,24 @@ def _not_stored():
     raise LookupError("not stored")
 
 
-def model_ui(cards: list[report.ModelCard], measured: Mapping[str, float]) -> tuple[report.ModelCard, bool, object]:
-    """Family switch, bottleneck slider (each family keeps its position) and notebook view.
-    Returns (chosen model, notebook toggle, the status line under the slider: the page writes
-    what is shown or running there). Dense models see 64×64 whatever the toggle says.
+@dataclass(frozen=True)
+class ModelChoice:
+    """What the controls under the title chose (model_ui)."""
+    card: report.ModelCard  # the slider's model
+    notebook: bool  # the 64×64 view
+    status: object  # the line under the slider: the page writes what is shown or running there
+    rungs: list[report.ModelCard]  # the models the rate control picks from (none: the family has no rate control)
+    rate: tuple[str, object] | None  # the rate control's (mode, number) when it asks for a file; None: the slider
+
+
+def model_ui(cards: list[report.ModelCard], measured: Mapping[str, float], pixels: int) -> ModelChoice:
+    """Family switch, bottleneck slider (each family keeps its position), the rate control of a
+    family with one (report.rate_ladder: the codec models) and the notebook view. Dense models
+    see 64×64 whatever the toggle says.
 
     `measured`: codec models' bits per pixel on this image, for those already run (the others
-    show their Kodak mean, marked ~). The slider is drawn before the chosen model runs, so the
+    show their Kodak mean, marked ~); `pixels`: how many the codec models see (the size the
+    rate control starts from). The slider is drawn before the chosen model runs, so the
     one just chosen gets its measured label on the next run: a slider drawn after the run would
     be re-created by it, losing keyboard focus and, after quick moves, its position."""
     families = [f for f in MODEL_FAMILIES if f in {c.family for c in cards}]
@@ -148,15 +159,25 @@ def model_ui(cards: list[report.ModelCard], measured: Mapping[str, float]) -> tu
     by_id = {c.id: c for c in options}
     if st.session_state.get(f"model_{family}") not in by_id:  # a model left out since it was picked
         st.session_state.pop(f"model_{family}", None)
-    if len(options) == 1:
+    model_id = st.session_state.get(f"model_{family}", report.default_card(options).id)
+    rungs = report.rate_ladder(options)
+    # Under the family switch, where the column has room: the row, and so the picture, keeps its height.
+    mode = left.selectbox(
+        "Rate", list(report.RATE_MODES), format_func=lambda m: f"Rate: {report.RATE_MODES[m]}", key="rate_mode",
+        label_visibility="collapsed", persist_state="page",
+        help="Trained models: the slider's models, each at the rate it was trained for. Size, bits per pixel or "
+             "quality: the real .aez file for that target, from the model and quantization step Δ that fit it "
+             "best (Δ 1: as trained; above 1, fewer bytes).") if rungs else "trained"
+    rate = None
+    if mode != "trained":
+        rate = (mode, rate_ui(middle, mode, rungs, measured.get(model_id) or by_id[model_id].nominal_bpp, pixels))
+    elif len(options) == 1:
         middle.markdown(f"**Bottleneck:** {options[0].id} — {options[0].label}")
-        model_id = options[0].id
     else:
         # value: the model chosen so far, not the family's default. When a codec label changes
         # (its bits measured on this image), the browser redraws the slider at this value.
         model_id = middle.select_slider(
-            "Bottleneck: narrower to the right", [c.id for c in options],
-            value=st.session_state.get(f"model_{family}", report.default_card(options).id), key=f"model_{family}",
+            "Bottleneck: narrower to the right", [c.id for c in options], value=model_id, key=f"model_{family}",
             persist_state="page",
             format_func=lambda i: by_id[i].slider_label(measured.get(i)),
         )
@@ -164,7 +185,44 @@ def model_ui(cards: list[report.ModelCard], measured: Mapping[str, float]) -> tu
     notebook = right.toggle("64×64 like the original notebook", key="notebook", disabled=not MODEL_FAMILIES[family].any_size,
                             wrap=True, help="The centre square of the image, resized to 64×64, as in the notebook "
                                  "this project grew from. Dense models always see this.")
-    return by_id[model_id], notebook, status
+    return ModelChoice(by_id[model_id], notebook, status, rungs, rate)
+
+
+RATE_QUALITY = 75  # the quality slider's start (Squoosh starts JPEG and WebP there too)
+RATE_START_BPP = 0.5  # a typed target's start when the slider's model has no rate to start from (no Kodak mean)
+
+
+def rate_ui(where, mode: str, rungs: list[report.ModelCard], bpp: float, pixels: int) -> object:
+    """The rate control's number: a size in KB or bits per pixel (typed, any value: the page
+    says why one is no target), or a quality 0…100. A number typed first starts at `bpp`, the
+    slider's model's bits per pixel (on this image once run), so the file shown stays about the same."""
+    if mode == "quality":
+        return where.slider("Quality: higher is more bytes", 0, 100, RATE_QUALITY, key="rate_quality",
+                            persist_state="page", help="Like a JPEG quality: a model and step from the number alone, "
+                                                       "the same for every image; 0 is the smallest file, 100 the largest.")
+    low, high = rungs[0].nominal_bpp, rungs[-1].nominal_bpp
+    bpp = bpp or RATE_START_BPP
+    if mode == "bpp":
+        ends = f" The trained models make {low:.2g}…{high:.2g} bpp on Kodak (their means)." if low else ""
+        st.session_state.setdefault("rate_bpp", round(bpp, 3))
+        return where.number_input("Bits per pixel, at most", step=0.05, format="%.3f", key="rate_bpp",
+                                  persist_state="page", help=f"The file is at most this many bits per pixel.{ends}")
+    ends = (f" At their Kodak means the trained models would make {report.size_text(round(low * pixels / 8))}…"
+            f"{report.size_text(round(high * pixels / 8))} of these {pixels:,} pixels." if low else "")
+    st.session_state.setdefault("rate_kb", max(round(bpp * pixels / 8000, 1), 0.1))
+    return where.number_input("Size in KB, at most", step=1.0, format="%.1f", key="rate_kb", persist_state="page",
+                              help="The file is at most this size (1 KB = 1000 B), as close to it as the codec can "
+                                   f"make it.{ends}")
+
+
+def rate_caption(shown, presenting: bool = False) -> str:
+    """The status line's words for the rate control's file (state.Shown): its model and step, its real
+    bytes and bits per pixel, and what was asked."""
+    a = shown.analysis
+    made = f"{a.num_bytes:,} B, {a.bits_per_pixel:.3f} bpp"
+    words = f"{made} for {shown.asked.asked}" if shown.asked.num_bytes is not None else f"{shown.asked.asked}: {made}"
+    details = "" if presenting else " · Δ: the quantization step (1: as trained)"
+    return f"**{shown.name}**: {words}{details}"
 
 
 def model_caption(card: report.ModelCard, bpp: float | None, presenting: bool = False) -> str:

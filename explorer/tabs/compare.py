@@ -13,9 +13,9 @@ import streamlit as st
 import autoencoder
 from autoencoder import baselines, pipeline
 from autoencoder.data import ImageError
-from explorer import report, sides, views
+from explorer import report, sides, state, views
 from explorer.state import (
-    ModelRef,
+    analysis_key,
     codec_at_quality,
     equal_bytes_of,
     shown_analysis,
@@ -74,63 +74,64 @@ def shown_source(image: np.ndarray) -> tuple[str, tuple[str, int] | None]:
     return st.session_state.get("gallery", report.DEFAULT_IMAGE), None
 
 
-def choice_words(choice: str, card: report.ModelCard) -> str:
+def choice_words(choice: str, current: state.Shown) -> str:
     if choice == sides.ORIGINAL:
         return "Original"
     if choice == sides.CURRENT:
-        return f"The slider's model ({card.id})"
+        return f"The slider's model ({current.name})" if current.asked is None else f"The file chosen ({current.name})"
     if choice.startswith(sides.MODEL):
         return f"Model · {choice.removeprefix(sides.MODEL)}"
     return f"Codec · {baselines.CODECS[choice.removeprefix(sides.CODEC)].label}"
 
 
-def model_shown(analysis: pipeline.Analysis, picture: Callable[[], bytes]) -> Shown:
+def model_shown(result: state.Shown, picture: Callable[[], bytes]) -> Shown:
+    analysis = result.analysis
     file = (lambda: analysis.file) if analysis.file is not None else (lambda: report.png_bytes(analysis.reconstruction))
-    return Shown(sides.model_side(analysis), picture, file, analysis.model_id, analysis)
+    return Shown(sides.model_side(analysis, result.name), picture, file, result.slug, analysis)
 
 
-def other_model(choice: str, analysis: pipeline.Analysis, card: report.ModelCard, picture: Callable[[], bytes],
+def other_model(choice: str, current: state.Shown, picture: Callable[[], bytes],
                 models: dict[str, report.ModelCard], input_key: str, where) -> Shown:
-    """A model side: the slider's model as the page ran it, or another one on the same pixels
-    (the app's shared store: its neighbours may be computed already)."""
-    other = models.get(choice.removeprefix(sides.MODEL)) if choice.startswith(sides.MODEL) else card
-    if other is not None and other.id != card.id:
+    """A model side: the page's result (the slider's model, or the rate control's file), or a
+    model as trained on the same pixels (the app's shared store: its neighbours may be computed already)."""
+    other = models.get(choice.removeprefix(sides.MODEL)) if choice.startswith(sides.MODEL) else None
+    if other is not None and analysis_key(other, input_key) != current.key:
         try:
-            shown = shown_analysis(other, input_key, analysis.original)
-            return model_shown(shown.analysis, lambda: shown.reconstruction_png)
+            shown = shown_analysis(other, input_key, current.analysis.original)
+            return model_shown(shown, lambda: shown.reconstruction_png)
         except autoencoder.WeightsError as e:
-            where.warning(f"{other.id} cannot be loaded ({e}); showing {card.id}.", icon=":material/warning:")
-    return model_shown(analysis, picture)
+            where.warning(f"{other.id} cannot be loaded ({e}); showing {current.name}.", icon=":material/warning:")
+    return model_shown(current, picture)
 
 
-def codec_shown(side: str, codec: str, image: np.ndarray, input_key: str, against: pipeline.Analysis,
-                where) -> Shown:
-    """A codec side: its controls (same bytes as `against`, or a quality) in `where`, and its file."""
-    name = baselines.CODECS[codec].label
+def codec_shown(side: str, codec: str, image: np.ndarray, input_key: str, against: Shown, where) -> Shown:
+    """A codec side: its controls (same bytes as the model side `against`, or a quality) in
+    `where`, and its file."""
+    name, budget = baselines.CODECS[codec].label, against.side.num_bytes
     mode = where.radio(f"{name} on the {side}", ("bytes", "quality"), key=f"side_{side}_mode", horizontal=True,
                        label_visibility="collapsed",
-                       format_func=lambda m: f"Same bytes as {against.model_id}" if m == "bytes" else "Quality")
+                       format_func=lambda m: f"Same bytes as {against.side.title}" if m == "bytes" else "Quality")
     low, high = baselines.SEARCH_QUALITIES
     note = None
     if mode == "quality":
         quality = where.slider(f"{name} quality", low, high, sides.default_quality(), key=f"side_{side}_{codec}_q")
         encoded = codec_at_quality(input_key, codec, quality, image)
     else:
-        within = equal_bytes_of(input_key, against.num_bytes, codec, image)
+        within = equal_bytes_of(input_key, budget, codec, image)
         encoded = within.encoded or codec_at_quality(input_key, codec, low, image)
-        note = (f"The best {name} file within {against.model_id}'s {against.num_bytes:,} B" if within.encoded else
-                f"No {name} file fits in {against.num_bytes:,} B: even quality {low}, shown, takes {encoded.num_bytes:,} B")
+        note = (f"The best {name} file within {against.side.title}'s {budget:,} B" if within.encoded else
+                f"No {name} file fits in {budget:,} B: even quality {low}, shown, takes {encoded.num_bytes:,} B")
     return Shown(sides.codec_side(image, encoded, note),
                  lambda: shown_png(f"{input_key}/{codec}/q{encoded.quality}", lambda: encoded.decoded),
                  lambda: encoded.data, f"{codec}-q{encoded.quality}")
 
 
 @st.fragment
-def show_swipe(analysis: pipeline.Analysis, card: report.ModelCard, pictures: dict[str, Callable[[], bytes]],
-               presenting: bool) -> None:
-    """The swipe, then one control per side (the original, any model that takes these pixels, or a
-    codec at the same bytes or a quality) with its numbers and its file. Reruns alone when a side moves."""
-    image = analysis.original
+def show_swipe(current: state.Shown, pictures: dict[str, Callable[[], bytes]], presenting: bool) -> None:
+    """The swipe, then one control per side (the original, the page's result, any model that takes
+    these pixels, or a codec at the same bytes or a quality) with its numbers and its file. Reruns
+    alone when a side moves."""
+    image = current.analysis.original
     h, w = image.shape[:2]
     input_key = report.image_key(image)
     broken = st.session_state.get("broken_models", {})
@@ -141,10 +142,10 @@ def show_swipe(analysis: pipeline.Analysis, card: report.ModelCard, pictures: di
     frame = st.container()
     columns = dict(zip(SIDE_DEFAULTS, st.columns(2)))
     chosen = {side: columns[side].selectbox(f"{side.title()} side", options, index=options.index(default),
-                                            key=f"side_{side}", format_func=lambda c: choice_words(c, card))
+                                            key=f"side_{side}", format_func=lambda c: choice_words(c, current))
               for side, default in SIDE_DEFAULTS.items()}
     # Models first: a codec side at the same bytes matches the model on the other side, if there is one.
-    shown = {side: other_model(choice, analysis, card, pictures["reconstruction"], models, input_key, columns[side])
+    shown = {side: other_model(choice, current, pictures["reconstruction"], models, input_key, columns[side])
              for side, choice in chosen.items() if choice == sides.CURRENT or choice.startswith(sides.MODEL)}
     for side, choice in chosen.items():
         if choice == sides.ORIGINAL:
@@ -153,7 +154,7 @@ def show_swipe(analysis: pipeline.Analysis, card: report.ModelCard, pictures: di
         elif choice.startswith(sides.CODEC):
             other = shown.get("right" if side == "left" else "left")
             shown[side] = codec_shown(side, choice.removeprefix(sides.CODEC), image, input_key,
-                                      other.analysis if other and other.analysis else analysis,
+                                      other if other and other.analysis else model_shown(current, pictures["reconstruction"]),
                                       columns[side])
     left, right = shown["left"], shown["right"]
     with frame:
@@ -171,18 +172,18 @@ def show_swipe(analysis: pipeline.Analysis, card: report.ModelCard, pictures: di
 
 
 
-def show_side_by_side(analysis: pipeline.Analysis, card: report.ModelCard,
-                      pictures: dict[str, Callable[[], bytes]]) -> None:
+def show_side_by_side(shown: state.Shown, pictures: dict[str, Callable[[], bytes]]) -> None:
+    analysis, name = shown.analysis, shown.name
     h, w = analysis.original.shape[:2]
     panels = [("original", f"Original · {w}×{h}", f"The original image, {w}×{h} pixels", None),
-              ("reconstruction", f"{reconstruction_name(analysis)} · {card.id}",
-               f"{reconstruction_name(analysis)} of {card.id}", None),
-              ("error", "Error |x − x̂|", f"Error map of {card.id}: dark where exact, bright where wrong",
+              ("reconstruction", f"{reconstruction_name(analysis)} · {name}",
+               f"{reconstruction_name(analysis)} of {name}", None),
+              ("error", "Error |x − x̂|", f"Error map of {name}: dark where exact, bright where wrong",
                views.error_bar_html(views.error_top(analysis.original, analysis.reconstruction)))]
     if analysis.bits_map is not None:
         top = views.bits_top(analysis.bits_map)
         panels.append(("bits", f"Where the bits go (mean {analysis.bits_per_pixel:.3f} bpp)",
-                       f"Bits map of {card.id}: dark where cheap, yellow where the bits go",
+                       f"Bits map of {name}: dark where cheap, yellow where the bits go",
                        views.colour_bar_html(views.BITS_COLORSCALE, ["0", f"{top / 2:.2f}", f"≥ {top:.2f}"],
                                              "bits per pixel")))
     columns = [c for _ in range(0, len(panels), 2) for c in st.columns(2)]  # two to a row: large enough to read
@@ -213,7 +214,10 @@ def show_zoom(analysis: pipeline.Analysis) -> None:
     where.html(views.error_bar_html(top))
 
 
-def show_equal_bytes(analysis: pipeline.Analysis, card: report.ModelCard, input_key: str, presenting: bool) -> None:
+def show_equal_bytes(shown: state.Shown, input_key: str, presenting: bool) -> None:
+    """Every classical codec's best file within the bytes of the page's result (the slider's
+    model, or the rate control's file), the verdicts, a swipe and zoomed crops."""
+    analysis, name = shown.analysis, shown.name
     budget = analysis.num_bytes
     psnr = analysis.scores["psnr"]
     results = {codec: equal_bytes_of(input_key, budget, codec, analysis.original) for codec in baselines.CODECS}
@@ -224,23 +228,22 @@ def show_equal_bytes(analysis: pipeline.Analysis, card: report.ModelCard, input_
     # On a projector one verdict, the swiped codec's, so the picture stays on the screen; else all.
     for codec, result in results.items():
         if not presenting or codec == against or against is None:
-            st.markdown(f"#### {report.verdict(card.id, psnr, result)}")
+            st.markdown(f"#### {report.verdict(name, psnr, result)}")
     if against:
         e = results[against].encoded
         swipe(key="swipe_codec_view", data=views.swipe_payload(
             shown_png(f"{input_key}/{against}/{budget}", lambda: e.decoded),
-            shown_png(f"{input_key}/{ModelRef.of(card)}/{budget}", lambda: analysis.reconstruction),
+            shown_png(f"{input_key}/{shown.key}/{budget}", lambda: analysis.reconstruction),
             f"{baselines.CODECS[against].label} · {results[against].scores['psnr']:.2f} dB",
-            f"{card.id} · {psnr:.2f} dB",
+            f"{name} · {psnr:.2f} dB",
             left_alt=f"{baselines.CODECS[against].label} quality {e.quality}, {e.num_bytes:,} bytes",
-            right_alt=f"{card.id}, {budget:,} bytes",
+            right_alt=f"{name}, {budget:,} bytes",
             max_height=PRESENTATION_SWIPE_HEIGHT if presenting else SWIPE_HEIGHT))
     x, y, zoom = zoom_settings()
     box = views.zoom_box(*analysis.original.shape[:2], x, y, zoom)
     st.caption(f"Below: each file whole, zoomed {zoom}× at ({box.left}, {box.top}) (the Zoom tab moves it), "
                "and its error map.")
-    rows = [(str(ModelRef.of(card)), card.id, analysis.reconstruction,
-             f"{card.id}: {budget:,} B, {psnr:.2f} dB")]
+    rows = [(shown.key, name, analysis.reconstruction, f"{name}: {budget:,} B, {psnr:.2f} dB")]
     for codec, result in results.items():
         if result.encoded is not None:
             name, e = baselines.CODECS[codec].label, result.encoded

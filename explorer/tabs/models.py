@@ -7,9 +7,9 @@ import numpy as np
 import streamlit as st
 
 import autoencoder
-from autoencoder import aez, baselines, pipeline
+from autoencoder import aez, baselines
 from autoencoder.codec import CodecError
-from explorer import figures, report, views
+from explorer import figures, report, state, views
 from explorer.state import (
     ModelRef,
     codec_curve,
@@ -63,9 +63,12 @@ def show_comparison(cards: list[report.ModelCard], image: np.ndarray, current: s
                  f"Zoomed region of {card.id}'s reconstruction")
 
 
-def show_files(analysis: pipeline.Analysis, source_name: str, input_key: str) -> None:
-    png, npy = download_bytes(input_key, analysis.model_id, analysis)
-    stem = report.file_stem(source_name, analysis.model_id)
+def show_files(shown: state.Shown, source_name: str) -> None:
+    """The downloads of the page's result (the slider's model, or the rate control's file), and
+    a place to open an .aez file."""
+    analysis = shown.analysis
+    png, npy = download_bytes(shown)
+    stem = report.file_stem(source_name, shown.slug)
     a, b, c = st.columns(3)
     a.download_button("Reconstruction (PNG)", png, f"{stem}.png", "image/png", on_click="ignore",
                       icon=":material/download:")
