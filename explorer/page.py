@@ -149,7 +149,7 @@ def main() -> None:
 
     def shown_now() -> None:
         if refused_target:
-            status.markdown(f":red[:material/error: {refused_target}] Showing {card.id}, the slider's model.")
+            status.caption(f":red[:material/error: {report.plain(refused_target)}] Showing **{card.id}**, the slider's model.")
         else:
             status.caption(rate_caption(shown, presenting) if target else
                            model_caption(card, analysis.bits_per_pixel, presenting))

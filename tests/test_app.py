@@ -550,3 +550,113 @@ def test_the_latent_shows_each_channel_on_its_own_scale_by_default(app):
     assert spec["data"][0]["colorbar"]["title"]["text"] == "÷ channel max"
     app.toggle(key="shared_scale").set_value(True).run()
     assert any("one colour scale for all" in c.value for c in app.caption)
+
+
+# ---------------------------------------------------------------------------------------
+# The codec family's rate control (issue 23): a size, bits per pixel or a quality → the real file
+
+def rate(at: AppTest, mode: str, value=None) -> AppTest:
+    """The codec family with the rate control on `mode`, its number set to `value` (if given)."""
+    at.radio(key="family").set_value("codec").run()
+    at.selectbox(key="rate_mode").set_value(mode).run()
+    if value is not None:
+        widget = at.slider(key="rate_quality") if mode == "quality" else at.number_input(key=f"rate_{RATE_KEYS[mode]}")
+        widget.set_value(value).run()
+    assert_healthy(at)
+    return at
+
+
+RATE_KEYS = {"size": "kb", "bpp": "bpp"}
+
+
+def shown_bytes(at: AppTest) -> int:
+    return int(metrics_of(at)["Bytes"][0].removesuffix(" B").replace(",", ""))
+
+
+def warnings(at: AppTest) -> str:
+    return " ".join(w.value for w in at.warning)
+
+
+def test_the_rate_control_writes_the_file_at_the_size_asked_and_everything_follows_it(app):
+    trained = shown_bytes(rate(app, "trained"))
+    size = shown_bytes(rate(app, "size", 10.0))
+    assert 0.97 * 10_000 <= size <= 10_000 and size != trained  # at most the target, and close to it
+    line = status_line(app)
+    step = re.search(r"^\*\*codec-c4-hp Δ([\d.]+)\*\*", line)
+    assert step and float(step.group(1)) > 1, line  # fewer bytes than as trained: a coarser step
+    assert f"{size:,} B, {8 * size / (512 * 512):.3f} bpp for 10 KB" in line
+    name = f"codec-c4-hp Δ{step.group(1)}"
+    assert quote(app).startswith(f"**{report.smaller_text(size, 512, 512)}**")
+    assert metrics_of(app)["Smaller"][0] == report.times_text(512 * 512 * 3 / size)
+    assert swipes(app)[0]["right_label"].startswith(f"{name} · ") and f"· {size:,} B ·" in swipes(app)[0]["right_label"]
+    assert any(c.startswith(f"Decoded from the {size:,} B .aez file · {name}") for c in main_captions(view(app, "Side by side")))
+    facts = " ".join(m.value for m in view(app, "Latent").markdown)
+    assert f"{size:,} B, of which 56 B header and checksum" in facts and f"{float(step.group(1)):.4g}" in facts
+    files = view(app, "Files").get("download_button")
+    assert "Compressed file (.aez)" in [b.proto.label for b in files]
+    view(app, "Same bytes")
+    verdicts = [m.value for m in app.markdown if "at these bytes" in m.value or "cannot make a file" in m.value]
+    assert len(verdicts) == len(baselines.CODECS) and all(name in v for v in verdicts), verdicts
+    for swiped in swipes(app):  # against the first codec that fits in this file's bytes
+        assert swiped["right_alt"] == f"{name}, {size:,} bytes"
+
+
+def test_the_rate_control_by_bits_per_pixel_and_quality(app):
+    size = shown_bytes(rate(app, "bpp", 0.25))
+    assert 0.97 * 8192 <= size <= 8192  # 0.25 bpp of 512 × 512 pixels
+    low, high = shown_bytes(rate(app, "quality", 0)), shown_bytes(rate(app, "quality", 100))
+    assert low < size < high
+    assert status_line(app).startswith("**codec-c4-hp Δ") and "quality 100: " in status_line(app)
+    rate(app, "trained")  # back to the model as trained
+    assert status_line(app).startswith("**codec-c4-hp**: ") and "bpp on this image" in status_line(app)
+
+
+def test_the_rate_control_says_when_a_size_cannot_be_met(app):
+    smallest = shown_bytes(rate(app, "size", 0.2))
+    assert smallest > 200 and "200 bytes is below the smallest file the codec makes of this image" in warnings(app)
+    largest = shown_bytes(rate(app, "size", 1e12))
+    assert largest > smallest and "is above the largest file the codec makes of this image" in warnings(app)
+
+
+@pytest.mark.parametrize("value, words", [(0.0, "0 KB is no size"), (-5.0, "-5 KB is no size"),
+                                          (float("nan"), "is no")])  # (NaN arrives as 0 through the widget)
+def test_a_number_that_is_no_size_is_refused_in_words(app, value, words):
+    rate(app, "size")
+    app.number_input(key="rate_kb").set_value(value).run()
+    assert_healthy(app)
+    refused = next(c.value for c in app.caption if ":material/error:" in c.value)
+    assert words in seen(refused) and "Showing **codec-c4-hp**, the slider's model" in refused
+    assert swipes(app)[0]["right_label"].startswith("codec-c4-hp · ")  # the trained model's file instead
+
+
+def test_the_rate_control_on_an_image_too_small_and_on_an_uploaded_aez_file(app):
+    from autoencoder import codec
+    from autoencoder.data import to_tensor
+
+    upload_photo(app, "tiny.png", photo(2, 2))
+    rate(app, "size", 0.01)  # 10 bytes: less than any file
+    assert "below the smallest file" in warnings(app) and "too small to compress" in warnings(app)
+    model, sha = codec.load_codec("codec-c4-hp")
+    data = codec.compress(model, to_tensor(photo(72, 88)), "codec-c4-hp", sha).data
+    app.file_uploader(key="upload").upload("photo.aez", data, "application/octet-stream")
+    app.run()
+    rate(app, "size", len(data) / 2000)  # half the uploaded file
+    assert shown_bytes(app) <= len(data) // 2 and f"vs your {report.size_text(len(data))} file" in quote(app)
+
+
+@pytest.mark.parametrize("mode, value, words", [
+    ("size", None, "Type a size in KB."), ("size", "30 KB", "“30 KB” is not a number"),
+    ("size", float("nan"), "nan is not a size in KB"), ("bpp", float("inf"), "inf is not a number of bits per pixel"),
+    ("bpp", -1, "-1 bpp is no size"), ("bpp", 1e-9, "1e-09 bpp is less than one byte for 512×512 pixels"),
+    ("quality", 101, "Quality 101 is outside 0…100"), ("quality", -1, "Quality -1 is outside 0…100")])
+def test_what_is_no_rate_target_says_why(mode, value, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        report.rate_target(mode, value, 512, 512)
+
+
+def test_a_rate_target_is_at_most_the_bytes_asked():
+    assert report.rate_target("size", 30, 512, 512) == report.RateTarget(30_000, None, "30 KB")
+    assert report.rate_target("size", 29.9999, 512, 512).num_bytes == 29_999  # never above
+    assert report.rate_target("bpp", 0.5, 512, 512) == report.RateTarget(16_384, None, "0.5 bpp")
+    assert report.rate_target("quality", 60.4, 512, 512) == report.RateTarget(None, 60, "quality 60")
+    assert report.rate_target("size", 1e12, 512, 512).num_bytes == 10**15  # rate.compress_to says it is too large

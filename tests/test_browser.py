@@ -7,6 +7,7 @@ browser download is not used). Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import io
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -424,3 +425,63 @@ def test_tabs_are_a_tab_press_away_and_captions_are_readable(page):
         return 1.05 / (L + 0.05);
     }""")
     assert contrast >= 4.5, contrast
+
+
+# ---------------------------------------------------------------------------------------
+# Issue 23: the codec family's rate control beside the picture
+
+RATE_INPUT = ".st-key-rate_kb input"
+
+
+def status_text(page) -> str:
+    return page.locator(".st-key-status").first.inner_text()
+
+
+def choose_rate(page, option: str) -> None:
+    page.locator(".st-key-rate_mode").click()
+    page.get_by_role("option", name=option).click()
+    settle(page)
+
+
+@pytest.mark.parametrize("width, height, phone", [(1280, 800, False), (390, 844, True)])
+def test_the_rate_control_and_the_picture_share_one_screen(server, width, height, phone):
+    """The codec family's rate control: a size typed, then stepped up, then a quality slid; each
+    time the file's name and bytes under the control are the swipe's, and the control and the
+    whole picture are on screen together."""
+    with browser_page(server, width, height, phone) as page:
+        page.get_by_text(MODEL_FAMILIES["codec"].label).first.click()
+        settle(page)
+        choose_rate(page, "Rate: size (KB)")
+        size = page.locator(RATE_INPUT)
+        size.fill("10")
+        size.press("Enter")
+        page.locator(".st-key-status").filter(has_text="for 10 KB").wait_for()
+        settle(page)
+        page.locator(".st-key-rate_kb button").last.click()  # + one step: 11 KB
+        page.locator(".st-key-status").filter(has_text="for 11 KB").wait_for()
+        settle(page)
+        page.screenshot(path=str(ARTIFACTS / f"rate-size-{width}x{height}.png"))
+        status = status_text(page)
+        name, made = re.match(r"(.+?): ([\d,]+ B), ", status).groups()  # 'codec-c4-hp Δ1.272', '10,996 B'
+        assert name.startswith("codec-c4-hp Δ") and int(made.removesuffix(" B").replace(",", "")) <= 11_000
+        right = page.evaluate(SWIPE_LABELS)[1]["text"]
+        assert right.startswith(f"{name} · ") and f"· {made} ·" in right  # the picture is the file named
+        control, frame = box(page, RATE_INPUT), box(page, ".swipe-frame")
+        assert inside(control, width, height) and inside(frame, width, height), (control, frame)
+        assert frame["height"] >= (300 if phone else 400)
+        if not phone:
+            psnr = page.locator(TILE).first.bounding_box()
+            assert inside(psnr, width, height) and psnr["x"] >= frame["x"] + frame["width"]  # beside it
+        size.fill("0")  # no size: said under the control, and the slider's model shown meanwhile
+        size.press("Enter")
+        page.locator(".st-key-status").filter(has_text="0 KB is no size").wait_for()
+        settle(page)
+        assert page.evaluate(SWIPE_LABELS)[1]["text"].startswith("codec-c4-hp · ")
+        choose_rate(page, "Rate: quality")
+        slider = page.locator(".st-key-rate_quality input[type=range]")
+        slider.focus()
+        page.keyboard.press("ArrowRight")  # 75 → 76
+        page.locator(".st-key-status").filter(has_text="quality 76:").wait_for()
+        settle(page)
+        page.screenshot(path=str(ARTIFACTS / f"rate-quality-{width}x{height}.png"))
+        assert inside(box(page, ".st-key-rate_quality"), width, height) and inside(box(page, ".swipe-frame"), width, height)

@@ -84,7 +84,7 @@ def test_nbytes_counts_arrays_bytes_and_strings_once_through_containers_and_data
     assert nbytes({"x": shared, "y": [shared, b"12345", ("abc", 7, 2.5, None)]}) == 1 + 1 + 400 + 5 + 3
     a = type("Analysis", (), {})()
     a.original, a.reconstruction, a.latent = np.zeros(300, np.uint8), np.zeros(300, np.uint8), shared
-    shown = Shown(a, b"png!")
+    shown = Shown(a, b"png!", "its key")
     assert shown.nbytes == nbytes({"reconstruction": 0, "latent": 0}) + 300 + 400 + 4  # not the input image
     assert nbytes(shown) == shown.nbytes  # a class saying what it holds is taken at its word
 

@@ -9,9 +9,12 @@ import gc
 from pathlib import Path
 
 import pytest
+import torch
+from conftest import REPO, photo
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
+from autoencoder import aez, codec
+from autoencoder.data import to_uint8
 from explorer import report, state
 from explorer.results import Background
 
@@ -119,3 +122,33 @@ def test_after_the_first_page_gallery_picks_and_slider_moves_run_no_model(weight
     at.radio(key="family").set_value("dense").run()
     assert not at.exception, [e.value for e in at.exception]
     assert runs == []
+
+
+def test_the_rate_control_keeps_its_file_under_its_step_and_changes_no_model(weights, monkeypatch):
+    codec_card, image = card("codec-c4-hp"), photo(96, 128)
+    key = report.image_key(image)
+    trained = state.shown_analysis(codec_card, key, image)
+    model = state.load_model(codec_card)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    rungs = report.rate_ladder(report.model_cards())
+    assert [c.id for c in rungs] == ["codec-c4-hp"]  # the hyperprior codec models only
+    target = report.rate_target("size", 0.8 * trained.analysis.num_bytes / 1000, 96, 128)
+    shown = state.rate_file(rungs, key, target, image)
+    # The shared model is read, never changed: the same weights and buffers after the search.
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+    assert 0.97 * target.num_bytes <= shown.analysis.num_bytes <= target.num_bytes and shown.note is None
+    assert shown.step > 1 and shown.name == f"codec-c4-hp Δ{shown.step:.4g}"
+    assert shown.key == state.result_key(state.ModelRef.of(codec_card), key, shown.step) != trained.key
+    assert trained.key == state.analysis_key(codec_card, key) == state.result_key(state.ModelRef.of(codec_card), key)
+    # What the page shows and offers is the file: it decodes to the picture, at its step.
+    file = shown.analysis.file
+    assert aez.unpack(file).step == aez.step_code(shown.step)
+    assert (to_uint8(codec.decompress(file).image) == shown.analysis.reconstruction).all()
+    assert state.download_bytes(shown) != state.download_bytes(trained)
+    assert state.ready(codec_card, key, rungs, target)
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the rate search ran again for a file kept")
+
+    monkeypatch.setattr(state.rate, "compress_to", no_search)
+    assert state.rate_file(rungs, key, target, image) is shown
