@@ -292,7 +292,7 @@ def test_codec_family_shows_the_decoded_file_its_bits_map_and_a_download(app):
     captions = main_captions(view(app, "Side by side"))
     assert any(c.startswith(f"Decoded from the {size:,} B .aez file · codec-c4-hp") for c in captions)
     assert any(c.startswith("Where the bits go") for c in captions)
-    assert "Compressed file (.aez)" in [b.proto.label for b in view(app, "Files").get("download_button")]
+    assert f"Compressed file (.aez, {size:,} B)" in [b.proto.label for b in view(app, "Files").get("download_button")]
     # docs/aez-format.md: magic, version and id length (6) + id (11) + sha prefix (8) + size, step and
     # stream count (11) + two streams' length and symbol check (16) + CRC (4) = 56 bytes around the streams.
     assert f"{size:,} B, of which 56 B header and checksum" in " ".join(m.value for m in view(app, "Latent").markdown)
@@ -592,8 +592,7 @@ def test_the_rate_control_writes_the_file_at_the_size_asked_and_everything_follo
     assert any(c.startswith(f"Decoded from the {size:,} B .aez file · {name}") for c in main_captions(view(app, "Side by side")))
     facts = " ".join(m.value for m in view(app, "Latent").markdown)
     assert f"{size:,} B, of which 56 B header and checksum" in facts and f"{float(step.group(1)):.4g}" in facts
-    files = view(app, "Files").get("download_button")
-    assert "Compressed file (.aez)" in [b.proto.label for b in files]
+    assert f"Compressed file (.aez, {size:,} B)" in [b.proto.label for b in view(app, "Files").get("download_button")]
     view(app, "Same bytes")
     verdicts = [m.value for m in app.markdown if "at these bytes" in m.value or "cannot make a file" in m.value]
     assert len(verdicts) == len(baselines.CODECS) and all(name in v for v in verdicts), verdicts

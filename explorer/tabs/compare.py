@@ -74,11 +74,13 @@ def shown_source(image: np.ndarray) -> tuple[str, tuple[str, int] | None]:
     return st.session_state.get("gallery", report.DEFAULT_IMAGE), None
 
 
-def choice_words(choice: str, current: state.Shown) -> str:
+def choice_words(choice: str) -> str:
     if choice == sides.ORIGINAL:
         return "Original"
     if choice == sides.CURRENT:
-        return f"The slider's model ({current.name})" if current.asked is None else f"The file chosen ({current.name})"
+        # No name here: a select box keeps showing its option's words from before a rerun
+        # changed them (it read "(conv-c16)" after the slider had moved on). The picture's label names it.
+        return "The model shown"
     if choice.startswith(sides.MODEL):
         return f"Model · {choice.removeprefix(sides.MODEL)}"
     return f"Codec · {baselines.CODECS[choice.removeprefix(sides.CODEC)].label}"
@@ -142,7 +144,7 @@ def show_swipe(current: state.Shown, pictures: dict[str, Callable[[], bytes]], p
     frame = st.container()
     columns = dict(zip(SIDE_DEFAULTS, st.columns(2)))
     chosen = {side: columns[side].selectbox(f"{side.title()} side", options, index=options.index(default),
-                                            key=f"side_{side}", format_func=lambda c: choice_words(c, current))
+                                            key=f"side_{side}", format_func=choice_words)
               for side, default in SIDE_DEFAULTS.items()}
     # Models first: a codec side at the same bytes matches the model on the other side, if there is one.
     shown = {side: other_model(choice, current, pictures["reconstruction"], models, input_key, columns[side])

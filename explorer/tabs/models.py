@@ -77,7 +77,8 @@ def show_files(shown: state.Shown, source_name: str) -> None:
                       help=f"float32 array {analysis.latent.shape}: the latent as the decoder received it "
                            "(after rounding); load with numpy.load")
     if analysis.file is not None:
-        c.download_button("Compressed file (.aez)", analysis.file, f"{stem}.aez", "application/octet-stream",
+        c.download_button(f"Compressed file (.aez, {len(analysis.file):,} B)", analysis.file, f"{stem}.aez",
+                          "application/octet-stream",
                           on_click="ignore", icon=":material/download:",
                           help="Decode it here (below) or with `python -m autoencoder decompress FILE -o OUT`")
     open_aez_ui()
