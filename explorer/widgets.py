@@ -221,7 +221,7 @@ def rate_caption(shown, presenting: bool = False) -> str:
     a = shown.analysis
     made = f"{a.num_bytes:,} B, {a.bits_per_pixel:.3f} bpp"
     words = f"{made} for {shown.asked.asked}" if shown.asked.num_bytes is not None else f"{shown.asked.asked}: {made}"
-    details = "" if presenting else " · Δ: the quantization step (1: as trained)"
+    details = "" if presenting or shown.step == 1 else " · Δ: the quantization step (1: as trained)"
     return f"**{shown.name}**: {words}{details}"
 
 
