@@ -220,7 +220,14 @@ def rate_caption(shown, presenting: bool = False) -> str:
     bytes and bits per pixel, and what was asked."""
     a = shown.analysis
     made = f"{a.num_bytes:,} B, {a.bits_per_pixel:.3f} bpp"
-    words = f"{made} for {shown.asked.asked}" if shown.asked.num_bytes is not None else f"{shown.asked.asked}: {made}"
+    asked = shown.asked
+    if asked.num_bytes is None:
+        words = f"{asked.asked}: {made}"
+    elif shown.note:  # said in full beside the picture; here, by the control, in short
+        end = "smallest" if a.num_bytes > asked.num_bytes else "largest"
+        words = f"{made} :orange[(the {end} file of this image; {asked.asked} asked)]"
+    else:
+        words = f"{made} for {asked.asked}"
     details = "" if presenting or shown.step == 1 else " · Δ: the quantization step (1: as trained)"
     return f"**{shown.name}**: {words}{details}"
 

@@ -613,8 +613,10 @@ def test_the_rate_control_by_bits_per_pixel_and_quality(app):
 def test_the_rate_control_says_when_a_size_cannot_be_met(app):
     smallest = shown_bytes(rate(app, "size", 0.2))
     assert smallest > 200 and "200 bytes is below the smallest file the codec makes of this image" in warnings(app)
+    assert "(the smallest file of this image; 0.2 KB asked)" in status_line(app)  # by the control, in short
     largest = shown_bytes(rate(app, "size", 1e12))
     assert largest > smallest and "is above the largest file the codec makes of this image" in warnings(app)
+    assert "(the largest file of this image; 1e+12 KB asked)" in status_line(app)
 
 
 @pytest.mark.parametrize("value, words", [(0.0, "0 KB is no size"), (-5.0, "-5 KB is no size"),
