@@ -32,7 +32,7 @@ from . import metrics
 from .baselines import ALL_CODECS, CODECS, UNAVAILABLE, describe, pillow_roundtrip
 from .codec import decompress
 from .data import decode_image, list_images, split_train_val, to_uint8
-from .models import family_of, values_ratio
+from .models import family_of, on_rate_ladder, prior_words, values_ratio
 from .pca import PCA_FILE, BlockPCA
 from .pipeline import TILE, analyse, crop_to_tiles, score
 from .pretrained import list_models, load_pretrained, model_info, read_manifest, update_model_entry, weights_dir
@@ -259,7 +259,7 @@ def _curve(rows: list[dict]) -> list[tuple[float, float]]:
 
 def ladder_curve(results: dict) -> list[tuple[float, float]]:
     """The hyperprior codec models' (bpp, PSNR) points: the shipped ladder."""
-    return _curve([row for row in results["codecs"] if row["prior"] == "hyperprior"])
+    return _curve([row for row in results["codecs"] if on_rate_ladder(row)])
 
 
 def gain_over(results: dict, codec: str) -> tuple[float, float] | None:
@@ -356,8 +356,8 @@ def write_rd_chart(results: dict, path: Path) -> None:
     ladder = sorted(ladder_curve(results))
     ax.plot(*zip(*ladder), "o-", color="black", lw=2.2, label="codec ladder, real .aez bytes")
     for row in results["codecs"]:
-        if row["prior"] != "hyperprior":
-            ax.plot(row["bpp"], row["psnr"], "D", color="crimson", label=f"{row['id']} (factorized prior)")
+        if not on_rate_ladder(row):
+            ax.plot(row["bpp"], row["psnr"], "D", color="crimson", label=f"{row['id']} ({prior_words(row['prior'])})")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel("PSNR (dB, RGB)")
     ax.set_xlim(0, 2.0)
