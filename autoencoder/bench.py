@@ -33,7 +33,8 @@ from pathlib import Path
 import torch
 
 from . import metrics, train
-from .baselines import ALL_CODECS, CODECS, UNAVAILABLE, best_within_bytes, decode, describe, encode, pillow_roundtrip
+from . import baselines
+from .baselines import ALL_CODECS, best_within_bytes, decode, describe, encode, pillow_roundtrip
 from .codec import compress, decompress
 from .data import GALLERY, load_gallery_image, to_tensor, to_uint8
 from .hardware import PRECISIONS, cpu_name, resolve_precision
@@ -220,9 +221,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows = [bench_codec(m, args.repeats) if family_of(model_info(m)).entropy_coded else bench_model(m, args.repeats)
                 for m in (args.models if args.models is not None else list_models())]
         codecs = list(ALL_CODECS) if args.codecs is None else args.codecs
-        for reason in (UNAVAILABLE[c] for c in codecs if c in UNAVAILABLE):
+        for reason in (baselines.UNAVAILABLE[c] for c in codecs if c in baselines.UNAVAILABLE):
             print(f"{reason}; left out")
-        rows += [bench_baseline(c, args.repeats) for c in codecs if c in CODECS]
+        rows += [bench_baseline(c, args.repeats) for c in codecs if c in baselines.CODECS]
     what = "one training step" if args.training else "8-bit latent round trip; codec models: .aez files"
     print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"median of {args.repeats} runs, {what}")
