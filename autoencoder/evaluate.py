@@ -28,8 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import metrics
-from . import baselines
+from . import baselines, metrics
 from .baselines import ALL_CODECS, describe, pillow_roundtrip
 from .codec import decompress
 from .data import decode_image, list_images, split_train_val, to_uint8
