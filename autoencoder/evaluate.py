@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import metrics
-from .baselines import ALL_CODECS, CODECS, UNAVAILABLE, describe, pillow_roundtrip
+from . import baselines, metrics
+from .baselines import ALL_CODECS, describe, pillow_roundtrip
 from .codec import decompress
 from .data import decode_image, list_images, split_train_val, to_uint8
 from .models import family_of, on_rate_ladder, prior_words, values_ratio
@@ -91,10 +91,10 @@ def baseline_ladders(codecs=None, qualities=None) -> tuple[dict[str, tuple[int, 
         raise SystemExit(f"unknown codec {', '.join(unknown)}; known: {', '.join(ALL_CODECS)}")
     if qualities is not None and not len(qualities):
         return {}, {}
-    missing = {c: UNAVAILABLE[c] for c in codecs if c in UNAVAILABLE}
+    missing = {c: baselines.UNAVAILABLE[c] for c in codecs if c in baselines.UNAVAILABLE}
     for reason in missing.values():
         print(f"{reason}; left out", file=sys.stderr)
-    return {c: tuple(CODECS[c].qualities if qualities is None else qualities) for c in codecs if c in CODECS}, missing
+    return {c: tuple(baselines.CODECS[c].qualities if qualities is None else qualities) for c in codecs if c in baselines.CODECS}, missing
 
 
 def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: int | None = None,

@@ -739,9 +739,11 @@ def test_eval_scores_codecs_on_their_real_file_bytes(codecs, tmp_path):
 def test_bench_times_codec_files_beside_jpeg(codecs, tmp_path):
     from autoencoder import bench
 
+    threads = torch.get_num_threads()
     rows = bench.main(["--models", "codec-hp", "--codecs", "--repeats", "1", "--json", str(tmp_path / "b.json")])
     (row,) = rows
-    assert row["decode_s"] > 0 and row["jpeg_s"] > 0 and row["encode_s"] > 0
+    assert row["decode_s"] > 0 and row["decode_1thread_s"] > 0 and row["jpeg_s"] > 0 and row["encode_s"] > 0
+    assert torch.get_num_threads() == threads  # the one-thread decode timing gives the threads back
     photo = bench.kodak_sized_photo()
     assert photo.shape == (1, 3, 512, 768)
     model, sha = codec.load_codec("codec-hp")
