@@ -787,7 +787,8 @@ class DenseFamily(Family):
 class CodecFamily(Family):
     def describe(self, entry: dict) -> tuple[str, float]:
         latent, _ = super().describe(entry)
-        return f"{latent}, entropy-coded ({prior_words(entry['prior'])}, λ = {entry['lmbda']})", float(entry.get(REFERENCE_RATE) or 0.0)
+        prior = prior_words(entry["prior"])
+        return f"{latent}, entropy-coded ({prior}, λ = {entry['lmbda']})", float(entry.get(REFERENCE_RATE) or 0.0)
 
     def manifest_fields(self, config: dict, lmbda: float | None) -> dict:
         return {**super().manifest_fields(config, lmbda), "prior": config["prior"], "lmbda": lmbda}
