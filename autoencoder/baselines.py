@@ -4,11 +4,13 @@ through imagecodecs' libjxl (the one table of codecs). The other baseline, block
 Every codec writes a real file in memory and reads it back with the same library; its bytes
 are that file's length. A codec whose library is missing here (JPEG XL needs imagecodecs;
 AVIF a Pillow built with it) is left out of CODECS, with the reason in UNAVAILABLE, so every
-table, chart and app tab that iterates CODECS skips it.
+table, chart and app tab that iterates CODECS skips it. Which codecs run is found on first use
+of CODECS or UNAVAILABLE (a tiny encode and decode each), not when the module is imported.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 import time
@@ -125,8 +127,20 @@ def unavailable_reason(codec: Codec) -> str | None:
     return None
 
 
-UNAVAILABLE: dict[str, str] = {name: reason for name, c in ALL_CODECS.items() if (reason := unavailable_reason(c))}
-CODECS: dict[str, Codec] = {name: c for name, c in ALL_CODECS.items() if name not in UNAVAILABLE}  # those that run here
+@functools.cache
+def _probe() -> tuple[dict[str, Codec], dict[str, str]]:
+    """(the codecs that run here, the others with why), in ALL_CODECS order: probed once per process."""
+    unavailable = {name: reason for name, c in ALL_CODECS.items() if (reason := unavailable_reason(c))}
+    return {name: c for name, c in ALL_CODECS.items() if name not in unavailable}, unavailable
+
+
+def __getattr__(name: str):
+    """CODECS (the codecs that run here) and UNAVAILABLE (codec → why not), probed on first use."""
+    if name == "CODECS":
+        return _probe()[0]
+    if name == "UNAVAILABLE":
+        return _probe()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def describe(codec: str) -> str:
@@ -148,12 +162,12 @@ class Encoded:
 
 def encode(image: np.ndarray, codec: str, quality: int) -> bytes:
     """The codec's file of `image` (uint8 (H, W, 3)) at `quality`, with the settings of its row in CODECS."""
-    return CODECS[codec].encode(image, quality)
+    return _probe()[0][codec].encode(image, quality)
 
 
 def decode(data: bytes, codec: str) -> np.ndarray:
     """A file of `codec`, read back by the same library that wrote it: uint8 (H, W, 3)."""
-    return CODECS[codec].decode(data)
+    return _probe()[0][codec].decode(data)
 
 
 def pillow_roundtrip(image: np.ndarray, codec: str, quality: int) -> Encoded:
@@ -167,7 +181,7 @@ def pillow_roundtrip(image: np.ndarray, codec: str, quality: int) -> Encoded:
 
 def codec_ladder(image: np.ndarray, codec: str, qualities=None) -> list[Encoded]:
     """The codec's files of `image` at `qualities` (default: its own ladder)."""
-    return [pillow_roundtrip(image, codec, q) for q in (CODECS[codec].qualities if qualities is None else qualities)]
+    return [pillow_roundtrip(image, codec, q) for q in (_probe()[0][codec].qualities if qualities is None else qualities)]
 
 
 def best_within_bytes(image: np.ndarray, codec: str, budget: int) -> Encoded | None:

@@ -19,16 +19,25 @@ place of rounding.
 
 Symbols are coded in [-SUPPORT, SUPPORT]; the encoder clamps anything beyond (and decodes
 the clamped value, so the bits and the reconstruction always agree).
+
+Each entropy model owns its coding: `FactorizedPrior.compress` / `decompress` code symbols
+channel by channel with its tables, `GaussianConditional` groups them by scale. The bytes come
+from `constriction`'s range coder (a queue: symbols decode in the order they were encoded), and
+a stream decodes to exactly the symbols it was made from or is refused (`AezError`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 
+import constriction
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .aez import STEP_ONE, AezError
 
 SUPPORT = 255  # symbols in [-255, 255]: 511 table entries
 TABLE_SIZE = 2 * SUPPORT + 1
@@ -74,6 +83,53 @@ def table_bits(table: torch.Tensor, symbols: torch.Tensor, index: torch.Tensor |
     else:
         counts = table[index.long(), symbols.long() + SUPPORT]
     return -torch.log2(counts.double() / TABLE_TOTAL)
+
+
+def to_symbols(values: torch.Tensor) -> torch.Tensor:
+    """Float values (any shape) → the symbols that code them: rounded, clamped to [-SUPPORT, SUPPORT], int16."""
+    return torch.round(values).clamp(-SUPPORT, SUPPORT).to(torch.int16)
+
+
+# ---------------------------------------------------------------------------------------
+# Range coding with constriction: integer tables → bytes, and back.
+
+def _categorical(table: torch.Tensor):
+    """An integer pmf table → constriction's model. The float64 copy of the integers is exact,
+    and constriction's own quantization of it is deterministic, so both sides build the same model."""
+    return constriction.stream.model.Categorical(table.numpy().astype(np.float64), perfect=False)
+
+
+def _encode(chunks: Iterable[tuple[np.ndarray, torch.Tensor]]) -> bytes:
+    """(symbols, table) pairs, symbols int in [-SUPPORT, SUPPORT] → one stream."""
+    encoder = constriction.stream.queue.RangeEncoder()
+    for symbols, table in chunks:
+        encoder.encode((np.asarray(symbols, dtype=np.int32) + SUPPORT), _categorical(table))
+    return encoder.get_compressed().tobytes()
+
+
+def _decode(stream: bytes, plan: Iterable[tuple[torch.Tensor, int]], what: str,
+            put: Callable[[int, np.ndarray], None]) -> None:
+    """Decode `stream` as the (table, count) pairs of `plan`, handing chunk i (int16 symbols) to
+    put(i, chunk); AezError if the stream does not decode, or holds anything but exactly the
+    code of what it decodes to (coded again, the symbols must give the stream byte for byte:
+    appended or changed bytes cannot pass, whatever constriction makes of them). `what` names
+    the stream in the error."""
+    damaged = f"the file is damaged: its {what} stream"
+    if len(stream) % 4:
+        raise AezError(f"{damaged} is not a whole number of 32-bit words")
+    decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(stream, dtype=np.uint32).copy())
+    again = constriction.stream.queue.RangeEncoder()
+    for i, (table, count) in enumerate(plan):
+        model = _categorical(table)
+        try:
+            chunk = decoder.decode(model, count)
+        except Exception:  # noqa: BLE001 — constriction refuses data it cannot decode (AssertionError, ValueError)
+            raise AezError(f"{damaged} does not decode") from None
+        again.encode(chunk, model)
+        put(i, (chunk - SUPPORT).astype(np.int16))
+    if not decoder.maybe_exhausted() or again.get_compressed().tobytes() != stream:
+        raise AezError(f"{damaged} holds other bytes than the code of the symbols it decodes to "
+                       "(changed or appended bytes)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -130,10 +186,26 @@ class FactorizedPrior(nn.Module):
         self.pmf_table.copy_(tabulate(lambda edges: torch.sigmoid(
             twin._cumulative_logits(edges.expand(self.channels, 1, -1)))[:, 0, :]))
 
-    def _double(self) -> "FactorizedPrior":
+    def _double(self) -> FactorizedPrior:
         twin = FactorizedPrior(self.channels, tuple(m.shape[1] for m in self.matrices[:-1]))
         twin.load_state_dict(self.state_dict())
         return twin.double()
+
+    def bits(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Symbols (C, h, w) in [-SUPPORT, SUPPORT] → what the range coder spends on each, in bits (C, h, w)."""
+        return table_bits(self.pmf_table[:, None, None, :], symbols)
+
+    def compress(self, symbols: torch.Tensor) -> bytes:
+        """Symbols int (C, h, w) in [-SUPPORT, SUPPORT] → one stream: channel by channel, each in
+        raster order with its channel's table."""
+        return _encode(zip(symbols.flatten(1).numpy(), self.pmf_table))
+
+    def decompress(self, stream: bytes, height: int, width: int, what: str) -> torch.Tensor:
+        """compress's stream → the symbols, int16 (C, height, width). AezError if the stream is
+        damaged (`_decode`); `what` names it."""
+        out = np.empty((self.channels, height * width), dtype=np.int16)
+        _decode(stream, [(table, height * width) for table in self.pmf_table], what, out.__setitem__)
+        return torch.from_numpy(out.reshape(self.channels, height, width))
 
 
 # ---------------------------------------------------------------------------------------
@@ -160,6 +232,71 @@ def gaussian_tables() -> tuple[torch.Tensor, torch.Tensor]:
     scales = scale_ladder()
     tables = tabulate(lambda edges: 0.5 * torch.erfc(-edges[None, :] / (scales[:, None] * math.sqrt(2.0))))
     return tables, torch.sqrt(scales[1:] * scales[:-1])
+
+
+_SCALE_CAP = 1 << 40  # |scale| at fixed point above every (bound · step): comparisons stay in int64
+
+
+class GaussianConditional:
+    """Symbols coded under a zero-mean Gaussian of a given scale, snapped to the scale ladder.
+
+    tables: the ladder's integer pmf tables (SCALE_LEVELS, TABLE_SIZE); bounds: the boundaries
+    between neighbouring scales at fixed point, int64 (SCALE_LEVELS − 1,) at 2**(2·FIXED_POINT_BITS).
+    Both come from `tabulated()` and are saved with the weights of the model that uses them, so
+    this object holds no state of its own. A stream codes the symbols grouped by scale index
+    (all symbols of scale 0, then scale 1, …, each group in raster order), which the decoder can
+    repeat because it knows every scale index before it reads a symbol.
+    """
+
+    def __init__(self, tables: torch.Tensor, bounds: torch.Tensor):
+        self.tables, self.bounds = tables, bounds
+
+    @staticmethod
+    def tabulated() -> tuple[torch.Tensor, torch.Tensor]:
+        """The tables and fixed-point bounds a model saves (see the class docstring)."""
+        tables, bounds = gaussian_tables()
+        return tables, torch.round(bounds * 2.0 ** (2 * FIXED_POINT_BITS)).long()
+
+    def scale_index(self, scale: torch.Tensor, step: int) -> torch.Tensor:
+        """Scales σ at fixed point 2**(2·FIXED_POINT_BITS), int64 ≥ 0 (any shape), and the step Δ
+        as aez stores it (Δ·STEP_ONE) → the index of σ/Δ on the scale ladder (uint8, same
+        shape), by integer comparisons: bound·Δ ≤ σ ⟺ bound_int · step ≤ σ_int · STEP_ONE."""
+        bounds = (self.bounds * step).contiguous()
+        scaled = (scale.clamp_max(_SCALE_CAP) * STEP_ONE).flatten().contiguous()
+        return torch.searchsorted(bounds, scaled, right=True).reshape(scale.shape).to(torch.uint8)
+
+    def bits(self, symbols: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Symbols in [-SUPPORT, SUPPORT] and their scale indices (same shape) → bits each costs."""
+        return table_bits(self.tables, symbols, index=index)
+
+    def compress(self, symbols: torch.Tensor, index: torch.Tensor) -> bytes:
+        """Symbols int (any shape) in [-SUPPORT, SUPPORT], each coded with the table of its scale index → one stream."""
+        order, groups = self._order(index)
+        flat = symbols.numpy().ravel()
+        return _encode((flat[order[start : start + n]], self.tables[k]) for k, start, n in groups)
+
+    def decompress(self, stream: bytes, index: torch.Tensor, what: str) -> torch.Tensor:
+        """compress's stream and the same scale indices → the symbols, int16 (index's shape).
+        AezError if the stream is damaged (`_decode`); `what` names it."""
+        order, groups = self._order(index)
+        out = np.empty(index.numel(), dtype=np.int16)
+
+        def put(i: int, chunk: np.ndarray) -> None:
+            _, start, n = groups[i]
+            out[order[start : start + n]] = chunk
+
+        _decode(stream, [(self.tables[k], n) for k, _, n in groups], what, put)
+        return torch.from_numpy(out.reshape(index.shape))
+
+    @staticmethod
+    def _order(index: torch.Tensor) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+        """The coding order: positions sorted by scale index (stable, so raster order within a
+        scale), and each scale present as (scale, start, count) in that order."""
+        flat = index.numpy().ravel()
+        order = np.argsort(flat, kind="stable")
+        counts = np.bincount(flat, minlength=SCALE_LEVELS)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        return order, [(k, int(starts[k]), int(counts[k])) for k in range(SCALE_LEVELS) if counts[k]]
 
 
 # ---------------------------------------------------------------------------------------

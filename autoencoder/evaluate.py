@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import metrics
-from .baselines import ALL_CODECS, CODECS, UNAVAILABLE, describe, pillow_roundtrip
+from . import baselines, metrics
+from .baselines import ALL_CODECS, describe, pillow_roundtrip
 from .codec import decompress
 from .data import decode_image, list_images, split_train_val, to_uint8
-from .models import family_of, values_ratio
+from .models import family_of, on_rate_ladder, prior_words, values_ratio
 from .pca import PCA_FILE, BlockPCA
 from .pipeline import TILE, analyse, crop_to_tiles, score
 from .pretrained import list_models, load_pretrained, model_info, read_manifest, update_model_entry, weights_dir
@@ -91,10 +91,10 @@ def baseline_ladders(codecs=None, qualities=None) -> tuple[dict[str, tuple[int, 
         raise SystemExit(f"unknown codec {', '.join(unknown)}; known: {', '.join(ALL_CODECS)}")
     if qualities is not None and not len(qualities):
         return {}, {}
-    missing = {c: UNAVAILABLE[c] for c in codecs if c in UNAVAILABLE}
+    missing = {c: baselines.UNAVAILABLE[c] for c in codecs if c in baselines.UNAVAILABLE}
     for reason in missing.values():
         print(f"{reason}; left out", file=sys.stderr)
-    return {c: tuple(CODECS[c].qualities if qualities is None else qualities) for c in codecs if c in CODECS}, missing
+    return {c: tuple(baselines.CODECS[c].qualities if qualities is None else qualities) for c in codecs if c in baselines.CODECS}, missing
 
 
 def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: int | None = None,
@@ -259,7 +259,7 @@ def _curve(rows: list[dict]) -> list[tuple[float, float]]:
 
 def ladder_curve(results: dict) -> list[tuple[float, float]]:
     """The hyperprior codec models' (bpp, PSNR) points: the shipped ladder."""
-    return _curve([row for row in results["codecs"] if row["prior"] == "hyperprior"])
+    return _curve([row for row in results["codecs"] if on_rate_ladder(row)])
 
 
 def gain_over(results: dict, codec: str) -> tuple[float, float] | None:
@@ -356,8 +356,8 @@ def write_rd_chart(results: dict, path: Path) -> None:
     ladder = sorted(ladder_curve(results))
     ax.plot(*zip(*ladder), "o-", color="black", lw=2.2, label="codec ladder, real .aez bytes")
     for row in results["codecs"]:
-        if row["prior"] != "hyperprior":
-            ax.plot(row["bpp"], row["psnr"], "D", color="crimson", label=f"{row['id']} (factorized prior)")
+        if not on_rate_ladder(row):
+            ax.plot(row["bpp"], row["psnr"], "D", color="crimson", label=f"{row['id']} ({prior_words(row['prior'])})")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel("PSNR (dB, RGB)")
     ax.set_xlim(0, 2.0)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from abc import ABCMeta, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,9 +21,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .entropy import (FIXED_POINT_BITS, SCALE_LEVELS, TABLE_SIZE, FactorizedPrior, IntegerNetwork,
-                      gaussian_likelihood, gaussian_tables)
-
+from .aez import STEP_ONE
+from .entropy import (
+    FIXED_POINT_BITS,
+    SCALE_LEVELS,
+    TABLE_SIZE,
+    FactorizedPrior,
+    GaussianConditional,
+    IntegerNetwork,
+    gaussian_likelihood,
+    to_symbols,
+)
 
 # ---------------------------------------------------------------------------------------
 # Padding: the one helper every caller uses to bring an image to a size a model accepts.
@@ -338,12 +348,13 @@ class DenseAutoencoder(nn.Module):
 
 # ---------------------------------------------------------------------------------------
 # Codec family: a conv model's transform made into a real compressor. Its latent is scaled so
-# that one quantization step is 1, rounded to integers, and an entropy model (entropy.py) says
-# how many bits each integer costs; `codec.py` turns those integers into bytes.
+# that one quantization step is 1, rounded to integers, and an entropy model ("prior") says how
+# many bits each integer costs and codes them (entropy.py); `codec.py` writes the file around
+# its streams. One subclass of CodecAutoencoder per prior, found by name in PRIORS.
 
 @dataclass
 class CodecConfig(ConvConfig):
-    prior: str = "hyperprior"  # "factorized": one learned density per channel; "hyperprior": mean–scale hyperprior
+    prior: str = "hyperprior"  # a name in PRIORS: "factorized" (one learned density per channel), "hyperprior" (mean–scale)
     hyper_channels: int = 32  # channels of the hyper-latent z, at H/32 (hyperprior only)
     hyper_width: int = 96  # channels inside the hyper-analysis and hyper-synthesis
 
@@ -353,56 +364,85 @@ def ste_round(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
 
 
+def _perturb(v: torch.Tensor, noisy: bool) -> torch.Tensor:
+    """What the rate is measured on: v plus uniform noise in [-½, ½) in training (noisy), else round(v)."""
+    return v + torch.empty_like(v).uniform_(-0.5, 0.5) if noisy else torch.round(v)
+
+
 HYPER_FACTOR = 4  # the hyper-latent is the latent downsampled twice by 2: (Nz, h/4, w/4)
+HYPER_MARGIN = 2  # hyper-latent positions around a tile that the integer hyper-synthesis reads (reach < 2)
+DECODE_TILE_BYTES = 100_000_000  # the working memory one decoding tile may take, by decoder_bytes_per_pixel
+WHOLE_IMAGE_BYTES = 256_000_000  # an image whose decoding needs no more is decoded whole (Kodak, the app's photos)
 
 
-class CodecAutoencoder(nn.Module):
+def tiles(size: int, tile: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges of at most `tile` covering 0…size."""
+    return [(a, min(a + tile, size)) for a in range(0, size, tile)]
+
+
+def tile_side(h: int, w: int, bytes_per_unit: float, margin: int = 0) -> int:
+    """Tiles for an (h, w) grid of units costing bytes_per_unit each: the whole grid (one tile)
+    when it fits WHOLE_IMAGE_BYTES, else the largest square whose side plus `margin` on every
+    side fits DECODE_TILE_BYTES (at least 1)."""
+    if h * w * bytes_per_unit <= WHOLE_IMAGE_BYTES:
+        return max(h, w)
+    return max(1, int(math.sqrt(DECODE_TILE_BYTES / bytes_per_unit)) - 2 * margin)
+
+
+@dataclass
+class Symbols:
+    """What the range coder codes, and what the decoder rebuilds the latent from: û = y·step + mean."""
+    y: torch.Tensor  # int16 (C, h, w), in [-SUPPORT, SUPPORT]: the latent's symbols
+    z: torch.Tensor | None  # int16: side information coded first (a hyperprior's hyper-latent (Nz, h/4, w/4)), else None
+    mean: torch.Tensor | None  # float32 (C, h, w): predicted means (a hyperprior's), else None (0)
+    scale_index: torch.Tensor | None  # uint8 (C, h, w): the table that codes each y symbol, where a prior picks one per symbol
+    step: float = 1.0  # the quantization step Δ: the decoder gets y·Δ + mean
+
+
+class CodecAutoencoder(nn.Module, metaclass=ABCMeta):
     """A ConvAutoencoder transform + per-channel gains + a learned entropy model.
 
     encode(x) gives the latent in units of the quantization step, u = transform.encode(x) · gain
-    (B, C, H/8, W/8); the coded symbols are round(u) (factorized prior) or round(u − μ) with μ
-    predicted from a hyper-latent (mean–scale hyperprior, Minnen et al. 2018). decode(û) =
+    (B, C, H/8, W/8); the prior turns it into integer symbols and codes them; decode(û) =
     transform.decode(û / gain). Trained with loss = λ·255²·MSE + bits per pixel (train.py),
     uniform noise standing in for rounding in the rate term and straight-through rounding in
     front of the decoder.
+
+    The entropy model is a subclass's: CodecAutoencoder(config) builds the class PRIORS names
+    for config.prior. That class builds its modules (under the names its weights are saved
+    with) and owns everything that depends on them: the training rate (latent_bits), the integer
+    tables (prepare_for_coding), the symbols of a latent at a quantization step, the streams
+    that code them, what they are called and which steps they allow, the bits map, and its share
+    of the decoding memory. codec.py writes and reads the file around them without knowing
+    which prior it codes with.
     """
 
     family = "codec"
     downsampling_factor = 8
     any_size = True
     entropy_coded = True  # its bytes are a range-coded .aez file (codec.py)
+    words: str  # how the app names the prior ("mean–scale hyperprior")
+    any_step: bool  # codes at any quantization step Δ (rate control's ladder); else at the trained step only
+    stream_names: tuple[str, ...]  # its file's streams, in file order (as a damaged one is named)
+
+    def __new__(cls, config: CodecConfig):
+        if cls is not CodecAutoencoder:  # a prior's own class, built by name
+            return super().__new__(cls)
+        if config.prior not in PRIORS:
+            raise ValueError(f"prior must be {' or '.join(map(repr, PRIORS))}, got {config.prior!r}")
+        return super().__new__(PRIORS[config.prior])
 
     def __init__(self, config: CodecConfig):
         super().__init__()
-        if config.prior not in ("factorized", "hyperprior"):
-            raise ValueError(f"prior must be 'factorized' or 'hyperprior', got {config.prior!r}")
+        if PRIORS.get(config.prior) is not type(self):
+            raise ValueError(f"a {type(self).__name__} cannot code with prior {config.prior!r}")
         self.config = config
         conv_fields = {f.name for f in dataclasses.fields(ConvConfig)}
         self.transform = ConvAutoencoder(ConvConfig(**{k: v for k, v in vars(config).items() if k in conv_fields}))
-        c = config.latent_channels
-        self.log_gain = nn.Parameter(torch.zeros(c))  # quantization step of channel k: exp(−log_gain[k])
-        if config.prior == "factorized":
-            self.prior = FactorizedPrior(c)
-            return
-        n, w = config.hyper_channels, config.hyper_width
-        self.hyper_analysis = nn.Sequential(  # (B, C, h, w) → (B, Nz, h/4, w/4)
-            nn.Conv2d(c, w, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(w, w, 5, stride=2, padding=2), nn.ReLU(),
-            nn.Conv2d(w, n, 5, stride=2, padding=2),
-        )
-        self.hyper_synthesis = nn.Sequential(  # (B, Nz, h/4, w/4) → (B, 2C, h, w): means, scales
-            nn.ConvTranspose2d(n, w, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(w, w, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
-            nn.Conv2d(w, 2 * c, 3, padding=1),
-        )
-        self.hyper_prior = FactorizedPrior(n)
-        # What the range coder reads (filled by prepare_for_coding, saved with the weights):
-        self.hyper_synthesis_int = IntegerNetwork(self.hyper_synthesis)
-        self.register_buffer("gaussian_table", torch.zeros(SCALE_LEVELS, TABLE_SIZE, dtype=torch.int32))
-        self.register_buffer("scale_bounds_int", torch.zeros(SCALE_LEVELS - 1, dtype=torch.int64))
+        self.log_gain = nn.Parameter(torch.zeros(config.latent_channels))  # channel k's quantization step: exp(−log_gain[k])
 
     @classmethod
-    def from_transform(cls, conv: ConvAutoencoder, step: float, **codec_fields) -> "CodecAutoencoder":
+    def from_transform(cls, conv: ConvAutoencoder, step: float, **codec_fields) -> CodecAutoencoder:
         """A codec around a trained conv model, every channel's quantization step set to `step`."""
         model = cls(CodecConfig(**vars(conv.config), **codec_fields))
         model.transform.load_state_dict(conv.state_dict())
@@ -433,12 +473,6 @@ class CodecAutoencoder(nn.Module):
         """The reconstruction from the rounded latent (validation, `reconstruct`)."""
         return self.rate_distortion(x, noisy=False)[0]
 
-    def hyper_parameters(self, z: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
-        """Float hyper-synthesis: z (B, Nz, h/4, w/4) → means and scales (B, C, h, w) each."""
-        params = self.hyper_synthesis(z)[..., : shape[-2], : shape[-1]]
-        mean, scale = params.float().chunk(2, dim=1)
-        return mean, scale.abs()
-
     def rate_distortion(self, x: torch.Tensor, noisy: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, 3, H, W) → (reconstruction, total bits of the batch as a 0-d tensor). Training
         (noisy): the rate of the latent plus uniform noise. noisy=False: the likelihood estimate
@@ -446,37 +480,249 @@ class CodecAutoencoder(nn.Module):
         u_hat, bits = self.latent_bits(self.encode(x).float(), noisy)
         return self.decode(u_hat), bits
 
+    # What each prior defines.
+
+    @abstractmethod
     def latent_bits(self, u: torch.Tensor, noisy: bool = True, step: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """u (B, C, h, w) → (the rounded latent the decoder gets, straight-through; total bits).
-        step (hyperprior only): the quantization step Δ in units of the trained one; the
-        residual u − μ is rounded in steps of Δ and costs its bits under N(0, (σ/Δ)²) in those
+        step: the quantization step Δ in units of the trained one (ValueError where the prior
+        has only Δ = 1); the bits are those of the symbols at that step."""
+
+    @abstractmethod
+    def prepare_for_coding(self) -> None:
+        """Tabulate the entropy model into the integer tables the range coder uses (before saving)."""
+
+    @abstractmethod
+    def side_information(self, u: torch.Tensor):
+        """The latent u (C, h, w) → what the prior codes for it at every step (codec.Encoding
+        computes it once for the files at many steps), or None."""
+
+    @abstractmethod
+    def symbols(self, u: torch.Tensor, side, step: int) -> Symbols:
+        """The latent u (C, h, w), its side_information and the step Δ as aez stores it (Δ·STEP_ONE)
+        → the symbols the streams code."""
+
+    @abstractmethod
+    def encode_streams(self, s: Symbols, side) -> list[bytes]:
+        """Symbols (and the side_information they were made with) → the streams, in file order."""
+
+    @abstractmethod
+    def stream_symbols(self, s: Symbols) -> list[np.ndarray]:
+        """Each stream's symbols in the order its symbol check reads them (raster order)."""
+
+    @abstractmethod
+    def decode_symbols(self, streams: list[bytes], height: int, width: int, step: int,
+                       check: Callable[[int, np.ndarray], None]) -> Symbols:
+        """The streams of a latent of (height, width) positions at step Δ·STEP_ONE → its symbols.
+        check(i, symbols) is called on each stream's symbols (stream_symbols' arrays) as soon as
+        they are decoded, before anything is computed from them; AezError for a damaged stream."""
+
+    @abstractmethod
+    def coded_bits_per_pixel(self, s: Symbols) -> torch.Tensor:
+        """(h, w) float64: the bits coded for each latent position, per pixel of its 8×8 block, side
+        information spread over the blocks it describes; sums to the coded bits / 64."""
+
+    @abstractmethod
+    def side_decoding_bytes_per_pixel(self) -> float:
+        """Working memory of decoding the side information, in bytes per image pixel (codec.decoder_bytes_per_pixel)."""
+
+
+class FactorizedCodec(CodecAutoencoder):
+    """The factorized prior (Ballé et al. 2018): the symbols are round(u), every channel coded with
+    one learned density, in one stream, at the trained step only."""
+
+    words = "factorized prior"
+    any_step = False
+    stream_names = ("latent",)
+
+    def __init__(self, config: CodecConfig):
+        super().__init__(config)
+        self.prior = FactorizedPrior(config.latent_channels)
+
+    def latent_bits(self, u: torch.Tensor, noisy: bool = True, step: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        if step != 1.0:
+            raise ValueError("a factorized-prior model codes at its trained step only")
+        return ste_round(u), -torch.log2(self.prior.likelihood(_perturb(u, noisy))).sum()
+
+    @torch.no_grad()
+    def prepare_for_coding(self) -> None:
+        self.prior.tabulate()
+
+    def side_information(self, u: torch.Tensor) -> None:
+        return None  # the symbols are the latent's alone
+
+    def symbols(self, u: torch.Tensor, side: None, step: int) -> Symbols:
+        return Symbols(to_symbols(u), None, None, None)
+
+    def encode_streams(self, s: Symbols, side: None) -> list[bytes]:
+        return [self.prior.compress(s.y)]
+
+    def stream_symbols(self, s: Symbols) -> list[np.ndarray]:
+        return [s.y.numpy()]
+
+    def decode_symbols(self, streams: list[bytes], height: int, width: int, step: int,
+                       check: Callable[[int, np.ndarray], None]) -> Symbols:
+        y = self.prior.decompress(streams[0], height, width, self.stream_names[0])
+        check(0, y.numpy())
+        return Symbols(y, None, None, None)
+
+    def coded_bits_per_pixel(self, s: Symbols) -> torch.Tensor:
+        return self.prior.bits(s.y).sum(0) / self.downsampling_factor**2
+
+    def side_decoding_bytes_per_pixel(self) -> float:
+        return 0.0
+
+
+@dataclass
+class HyperLatent:
+    """A hyperprior's side information for one latent: what the files at every step share."""
+    z: torch.Tensor  # int16 (Nz, h/4, w/4): the hyper-latent's symbols
+    mean: torch.Tensor  # float32 (C, h, w): the means the integer hyper-synthesis predicts
+    scale: torch.Tensor  # int64 (C, h, w) ≥ 0: its scales at fixed point 2**(2·FIXED_POINT_BITS)
+    stream: bytes  # z's stream
+
+
+class HyperpriorCodec(CodecAutoencoder):
+    """The mean–scale hyperprior (Minnen et al. 2018): a hyper-latent z, coded with a factorized
+    prior, predicts every latent value's mean μ and scale σ; the symbols y = round((u − μ)/Δ) are
+    coded under N(0, (σ/Δ)²) by the Gaussian conditional, and the decoder gets û = y·Δ + μ. Two
+    streams, z then y; any step Δ (rate.py picks one to meet a size), 1 being the trained one.
+    The hyper-synthesis runs at coding time as an integer network, so every machine finds the
+    same means and scale indices."""
+
+    words = "mean–scale hyperprior"
+    any_step = True
+    stream_names = ("hyper-latent", "latent")
+
+    def __init__(self, config: CodecConfig):
+        super().__init__(config)
+        c, n, w = config.latent_channels, config.hyper_channels, config.hyper_width
+        self.hyper_analysis = nn.Sequential(  # (B, C, h, w) → (B, Nz, h/4, w/4)
+            nn.Conv2d(c, w, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(w, w, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(w, n, 5, stride=2, padding=2),
+        )
+        self.hyper_synthesis = nn.Sequential(  # (B, Nz, h/4, w/4) → (B, 2C, h, w): means, scales
+            nn.ConvTranspose2d(n, w, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(w, w, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
+            nn.Conv2d(w, 2 * c, 3, padding=1),
+        )
+        self.hyper_prior = FactorizedPrior(n)
+        # What the range coder reads (filled by prepare_for_coding, saved with the weights):
+        self.hyper_synthesis_int = IntegerNetwork(self.hyper_synthesis)
+        self.register_buffer("gaussian_table", torch.zeros(SCALE_LEVELS, TABLE_SIZE, dtype=torch.int32))
+        self.register_buffer("scale_bounds_int", torch.zeros(SCALE_LEVELS - 1, dtype=torch.int64))
+
+    @property
+    def gaussian(self) -> GaussianConditional:
+        """The Gaussian conditional over this model's saved tables."""
+        return GaussianConditional(self.gaussian_table, self.scale_bounds_int)
+
+    def hyper_parameters(self, z: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float hyper-synthesis: z (B, Nz, h/4, w/4) → means and scales (B, C, h, w) each."""
+        params = self.hyper_synthesis(z)[..., : shape[-2], : shape[-1]]
+        mean, scale = params.float().chunk(2, dim=1)
+        return mean, scale.abs()
+
+    def latent_bits(self, u: torch.Tensor, noisy: bool = True, step: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The residual u − μ is rounded in steps of Δ and costs its bits under N(0, (σ/Δ)²) in those
         steps (codec.py codes files at any step; 1.0 is the trained model, unchanged)."""
-
-        def perturb(v: torch.Tensor) -> torch.Tensor:
-            return v + torch.empty_like(v).uniform_(-0.5, 0.5) if noisy else torch.round(v)
-
-        if self.config.prior == "factorized":
-            if step != 1.0:
-                raise ValueError("a factorized-prior model codes at its trained step only")
-            return ste_round(u), -torch.log2(self.prior.likelihood(perturb(u))).sum()
-        z = perturb(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)).float())
+        z = _perturb(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)).float(), noisy)
         mean, scale = self.hyper_parameters(z, u.shape)
         residual = (u - mean) / step
-        bits = -torch.log2(gaussian_likelihood(perturb(residual), scale / step)).sum()
+        bits = -torch.log2(gaussian_likelihood(_perturb(residual, noisy), scale / step)).sum()
         bits = bits - torch.log2(self.hyper_prior.likelihood(z)).sum()
         return ste_round(residual) * step + mean, bits
 
     @torch.no_grad()
     def prepare_for_coding(self) -> None:
-        """Tabulate the entropy model into the integer tables the range coder uses (before saving)."""
-        if self.config.prior == "factorized":
-            self.prior.tabulate()
-            return
         self.hyper_prior.tabulate()
         self.hyper_synthesis_int.copy_from(self.hyper_synthesis)
-        tables, bounds = gaussian_tables()
+        tables, bounds = GaussianConditional.tabulated()
         self.gaussian_table.copy_(tables)
-        self.scale_bounds_int.copy_(torch.round(bounds * 2.0 ** (2 * FIXED_POINT_BITS)).long())
+        self.scale_bounds_int.copy_(bounds)
+
+    def integer_hyper_parameters(self, z: torch.Tensor, h: int, w: int, step: int | None = None,
+                                 tile: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Integer z (Nz, h/4, w/4) → means (C, h, w) float32 and, with `step` (Δ·STEP_ONE), scale
+        indices (C, h, w) uint8, else the scales at fixed point (C, h, w) int64. Bit-exact on any
+        machine: the integer network's output is compared with integer thresholds. Computed in
+        tiles of `tile` hyper-latent positions (default: tile_side, by this model's decoding
+        memory) with HYPER_MARGIN around each: integers, so tiles give exactly the whole image's values."""
+        c = self.config.latent_channels
+        mean = torch.empty(c, h, w, dtype=torch.float32)
+        second = torch.empty(c, h, w, dtype=torch.uint8 if step is not None else torch.int64)
+        gaussian = self.gaussian
+        hz, wz = z.shape[-2:]
+        tile = tile or tile_side(hz, wz, self.side_decoding_bytes_per_pixel() * 1024, HYPER_MARGIN)
+        for r0, r1 in tiles(hz, tile):
+            for c0, c1 in tiles(wz, tile):
+                a, b = max(r0 - HYPER_MARGIN, 0), min(r1 + HYPER_MARGIN, hz)
+                d, e = max(c0 - HYPER_MARGIN, 0), min(c1 + HYPER_MARGIN, wz)
+                acc = self.hyper_synthesis_int(z[None, :, a:b, d:e])[0]  # int64 (2C, ·, ·) at scale 2**(2·bits)
+                rows, cols = slice(4 * r0, min(4 * r1, h)), slice(4 * c0, min(4 * c1, w))
+                acc = acc[:, 4 * (r0 - a) : 4 * (r0 - a) + rows.stop - rows.start,
+                          4 * (c0 - d) : 4 * (c0 - d) + cols.stop - cols.start]
+                mean_acc, scale_acc = acc.chunk(2, dim=0)
+                mean[:, rows, cols] = (mean_acc.double() / 2.0 ** (2 * FIXED_POINT_BITS)).float()
+                scale = scale_acc.abs()
+                second[:, rows, cols] = scale if step is None else gaussian.scale_index(scale, step)
+        return mean, second
+
+    def side_information(self, u: torch.Tensor) -> HyperLatent:
+        z = to_symbols(self.hyper_analysis(pad_to_multiple(u[None], HYPER_FACTOR)).float()[0])
+        mean, scale = self.integer_hyper_parameters(z, *u.shape[-2:])
+        return HyperLatent(z, mean, scale, self.hyper_prior.compress(z))
+
+    def symbols(self, u: torch.Tensor, side: HyperLatent, step: int) -> Symbols:
+        delta = step / STEP_ONE
+        return Symbols(to_symbols((u - side.mean) / delta), side.z, side.mean,
+                       self.gaussian.scale_index(side.scale, step), delta)
+
+    def encode_streams(self, s: Symbols, side: HyperLatent) -> list[bytes]:
+        return [side.stream, self.gaussian.compress(s.y, s.scale_index)]
+
+    def stream_symbols(self, s: Symbols) -> list[np.ndarray]:
+        return [s.z.numpy(), s.y.numpy()]
+
+    def decode_symbols(self, streams: list[bytes], height: int, width: int, step: int,
+                       check: Callable[[int, np.ndarray], None]) -> Symbols:
+        z = self.hyper_prior.decompress(streams[0], -(-height // HYPER_FACTOR), -(-width // HYPER_FACTOR),
+                                        self.stream_names[0])
+        check(0, z.numpy())
+        mean, index = self.integer_hyper_parameters(z, height, width, step=step)
+        y = self.gaussian.decompress(streams[1], index, self.stream_names[1])
+        check(1, y.numpy())
+        return Symbols(y, z, mean, index, step / STEP_ONE)
+
+    def coded_bits_per_pixel(self, s: Symbols) -> torch.Tensor:
+        f = self.downsampling_factor
+        per_pixel = self.gaussian.bits(s.y, s.scale_index).sum(0) / f**2  # (h, w)
+        z_bits = self.hyper_prior.bits(s.z).sum(0) / (f * HYPER_FACTOR) ** 2  # (h/4, w/4), over 32×32 pixels each
+        h, w = per_pixel.shape
+        return per_pixel + z_bits.repeat_interleave(HYPER_FACTOR, 0).repeat_interleave(HYPER_FACTOR, 1)[:h, :w]
+
+    def side_decoding_bytes_per_pixel(self) -> float:
+        """The integer hyper-synthesis: float64 activations and im2col columns, at 1/64 of the pixels."""
+        c = self.config
+        return 8 * (16 * c.hyper_width + 6 * c.latent_channels) / 64
+
+
+PRIORS: dict[str, type[CodecAutoencoder]] = {  # config "prior" → the class that codes with it
+    "factorized": FactorizedCodec,
+    "hyperprior": HyperpriorCodec,
+}
+
+
+def prior_words(name: str) -> str:
+    """How the app names the prior called `name` in a config (the name itself if no class has it)."""
+    return PRIORS[name].words if name in PRIORS else name
+
+
+def on_rate_ladder(entry) -> bool:
+    """A codec manifest entry or evaluation row (a mapping with a "prior") whose prior codes at any
+    quantization step: the models rate control picks from, and the charts draw as the ladder."""
+    return entry.get("prior") in PRIORS and PRIORS[entry["prior"]].any_step
 
 
 # ---------------------------------------------------------------------------------------
@@ -484,7 +730,6 @@ class CodecAutoencoder(nn.Module):
 # manifest's, the app's and the charts' order.
 
 PREVIEW_SIDE = 64  # the app describes the latent of a 64×64 patch (the original notebook's image size)
-PRIOR_WORDS = {"hyperprior": "mean–scale hyperprior", "factorized": "factorized prior"}  # config "prior" → words
 REFERENCE_RATE = "bpp_kodak"  # the manifest field a codec's headline rate is read from (eval --data …/kodak writes it)
 
 
@@ -542,7 +787,7 @@ class DenseFamily(Family):
 class CodecFamily(Family):
     def describe(self, entry: dict) -> tuple[str, float]:
         latent, _ = super().describe(entry)
-        prior = PRIOR_WORDS.get(entry["prior"], entry["prior"])
+        prior = prior_words(entry["prior"])
         return f"{latent}, entropy-coded ({prior}, λ = {entry['lmbda']})", float(entry.get(REFERENCE_RATE) or 0.0)
 
     def manifest_fields(self, config: dict, lmbda: float | None) -> dict:

@@ -33,7 +33,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .files import read_regular_file  # noqa: F401 (also this module's name for it)
-from .models import MODEL_FAMILIES, build_model, is_finite_number
+from .models import MODEL_FAMILIES, PRIORS, build_model, is_finite_number
 
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the shipped one is ~0.2 MB
@@ -53,7 +53,7 @@ CONFIG_RANGES: dict[str, tuple[int, int] | frozenset[str]] = {
     "latent_channels": (1, 256), "width": (1, 512), "depth": (0, 8), "linear_kernel": (1, 3),
     "refine_width": (0, 128), "refine_depth": (0, 8),
     "latent_dim": (1, 16384), "image_size": (8, 256),
-    "prior": frozenset({"factorized", "hyperprior"}), "hyper_channels": (1, 256), "hyper_width": (1, 512),
+    "prior": frozenset(PRIORS), "hyper_channels": (1, 256), "hyper_width": (1, 512),
 }
 
 

@@ -35,7 +35,7 @@ import torch
 from . import aez, metrics
 from .codec import CodecAutoencoder, Compressed, Encoding, load_codec
 from .data import to_tensor, to_uint8
-from .models import REFERENCE_RATE, family_of
+from .models import REFERENCE_RATE, family_of, on_rate_ladder
 from .pretrained import list_models, model_info
 
 # How a file's bits respond to the step: d ln(bytes) / d ln(1/Δ), measured on centre crops of
@@ -63,7 +63,7 @@ def ladder(models: list[str] | None = None) -> list[str]:
     control picks from. `models` restricts it (factorized models code at their trained step only)."""
     ids = models if models is not None else list_models()
     entries = [model_info(i) for i in ids]
-    rungs = [e for e in entries if family_of(e).entropy_coded and e.get("prior") == "hyperprior"]
+    rungs = [e for e in entries if family_of(e).entropy_coded and on_rate_ladder(e)]
     if not rungs:
         raise ValueError("rate control needs a hyperprior codec model; "
                          f"{', '.join(ids) or 'none is installed'} has none")

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from autoencoder.baselines import ALL_CODECS, CODECS
-from autoencoder.models import MODEL_FAMILIES
+from autoencoder import baselines
+from autoencoder.baselines import ALL_CODECS
+from autoencoder.models import MODEL_FAMILIES, on_rate_ladder
 from explorer.report import RatePoint
 from explorer.views import LATENT_COLORSCALE, LatentGrid
 
@@ -69,12 +70,13 @@ def rd_figure(models: Sequence[RatePoint], families: Mapping[str, str], codecs: 
     """
     figure = go.Figure()
     for codec, points in codecs.items():
+        c = baselines.CODECS[codec]
         figure.add_trace(go.Scatter(
             x=[p.bpp for p in points], y=[p.psnr for p in points], mode="lines+markers",
-            name=f"{CODECS[codec].label} (this image)", line=dict(color=CODECS[codec].colour),
+            name=f"{c.label} (this image)", line=dict(color=c.colour),
             marker=dict(symbol=_symbol(codec), size=9),
             customdata=[[p.quality, p.num_bytes] for p in points],
-            hovertemplate=f"{CODECS[codec].label} quality %{{customdata[0]}}<br>%{{customdata[1]:,}} B, "
+            hovertemplate=f"{c.label} quality %{{customdata[0]}}<br>%{{customdata[1]:,}} B, "
                           "%{x:.3f} bpp<br>%{y:.2f} dB<extra></extra>",
         ))
     for family in sorted({families[p.name] for p in models}):
@@ -102,14 +104,14 @@ def rd_figure(models: Sequence[RatePoint], families: Mapping[str, str], codecs: 
 def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
     """The eval JSON's means as dashed lines and open markers: the reference this image is read against."""
     n = kodak.get("images", "?")
-    for codec in CODECS:
+    for codec, c in baselines.CODECS.items():
         rows = [r for r in kodak.get(codec, []) if r.get("psnr") is not None]
         if rows:
             figure.add_trace(go.Scatter(
                 x=[r["bpp"] for r in rows], y=[r["psnr"] for r in rows], mode="lines+markers",
-                name=f"{CODECS[codec].label} (Kodak, {n} images)", line=dict(color=CODECS[codec].colour, dash="dash"),
+                name=f"{c.label} (Kodak, {n} images)", line=dict(color=c.colour, dash="dash"),
                 marker=dict(symbol=f"{_symbol(codec)}-open", size=7),
-                opacity=0.6, hovertemplate=f"{CODECS[codec].label} on Kodak<br>%{{x:.3f}} bpp, %{{y:.2f}} dB<extra></extra>",
+                opacity=0.6, hovertemplate=f"{c.label} on Kodak<br>%{{x:.3f}} bpp, %{{y:.2f}} dB<extra></extra>",
             ))
     rows = [r for r in kodak.get("block_pca", []) if r.get("psnr_8bit") is not None]
     if rows:
@@ -120,7 +122,7 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
             text=[f"C = {r['channels']}" for r in rows],
             hovertemplate="block-PCA %{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
         ))
-    rows = [r for r in kodak.get("codecs", []) if r.get("prior") == "hyperprior"]
+    rows = [r for r in kodak.get("codecs", []) if on_rate_ladder(r)]
     coded = next((name for name, f in MODEL_FAMILIES.items() if f.entropy_coded), None)  # the family of the ladder
     if rows and coded:
         figure.add_trace(go.Scatter(

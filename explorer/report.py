@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from autoencoder import aez, metrics, rate
+from autoencoder import aez, baselines, metrics, rate
 from autoencoder.baselines import (
-    CODECS,
     Encoded,
     best_within_bytes,
     codec_ladder,
@@ -375,7 +374,7 @@ class EqualBytes:
 
 def verdict(model_id: str, model_psnr: float, result: EqualBytes) -> str:
     """The equal-bytes comparison in plain words: 'JPEG is 5.9 dB better at these bytes'."""
-    name = CODECS[result.codec].label
+    name = baselines.CODECS[result.codec].label
     if result.scores is None:
         return f"{name} cannot make a file this small; {model_id} can."
     difference = result.scores["psnr"] - model_psnr
@@ -438,7 +437,7 @@ def rate_table(models: Sequence[RatePoint], families: Mapping[str, str],
     model, then each codec's quality ladder, with bytes, bits per pixel and PSNR."""
     rows = [{"what": f"{p.name} ({families.get(p.name, 'model')})", "quality": "", "bytes": f"{p.num_bytes:,}",
              "bits per pixel": f"{p.bpp:.3f}", "PSNR (dB)": f"{p.psnr:.2f}"} for p in models]
-    rows += [{"what": CODECS[codec].label, "quality": str(p.quality), "bytes": f"{p.num_bytes:,}",
+    rows += [{"what": baselines.CODECS[codec].label, "quality": str(p.quality), "bytes": f"{p.num_bytes:,}",
               "bits per pixel": f"{p.bpp:.3f}", "PSNR (dB)": f"{p.psnr:.2f}"}
              for codec, points in codecs.items() for p in points]
     return rows

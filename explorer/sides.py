@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autoencoder.baselines import CODECS, SEARCH_QUALITIES, Encoded
+from autoencoder import baselines
+from autoencoder.baselines import SEARCH_QUALITIES, Encoded
 from autoencoder.pipeline import TILE, Analysis, score
 from explorer.report import RAW_BITS_PER_PIXEL, ModelCard
 
@@ -146,8 +147,8 @@ def model_side(analysis: Analysis, title: str | None = None) -> Side:
 
 def codec_side(original: np.ndarray, encoded: Encoded, note: str | None = None) -> Side:
     """A classical codec's file (baselines.pillow_roundtrip) scored against the original."""
-    name = CODECS[encoded.codec].label
+    name = baselines.CODECS[encoded.codec].label
     return Side(f"{name} q {encoded.quality}", encoded.num_bytes, score(original, encoded.decoded, full=False)["psnr"],
                 f"{name} file at quality {encoded.quality}, {encoded.num_bytes:,} bytes, decoded",
-                CODECS[encoded.codec].suffix, CODECS[encoded.codec].mime, f"The {name} file itself, {encoded.num_bytes:,} B",
+                baselines.CODECS[encoded.codec].suffix, baselines.CODECS[encoded.codec].mime, f"The {name} file itself, {encoded.num_bytes:,} B",
                 note)

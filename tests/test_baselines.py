@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -34,6 +36,13 @@ def test_the_table_describes_every_codec_once_and_apart():
     assert "effort 7" in baselines.describe("jxl")
     # Installed from requirements.txt, so present here; a machine without them skips them (below).
     assert set(NEW) <= set(baselines.CODECS), baselines.UNAVAILABLE
+
+
+def test_which_codecs_run_is_found_on_first_use_not_at_import():
+    probe = "import autoencoder.baselines as b; from autoencoder import evaluate, bench; " \
+            "print(b._probe.cache_info().currsize, len(b.CODECS), b._probe.cache_info().currsize)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0", str(len(baselines.CODECS)), "1"]
 
 
 @pytest.mark.parametrize("codec", NEW)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import autoencoder as ae
-from autoencoder import aez, codec, entropy, rate, train
+from autoencoder import aez, codec, entropy, models, rate, train
 from autoencoder.__main__ import main as cli
 from autoencoder.data import to_tensor
 from autoencoder.models import CodecConfig
@@ -436,9 +436,86 @@ def test_a_step_the_model_cannot_code_is_refused(codecs):
                                               8 * aez.STEP_ONE, f.symbol_checks)))
     _, fp = encoded("codec-fp")
     f = aez.unpack(fp.data)
-    with pytest.raises(aez.AezError, match="factorized-prior model's file codes at step 1 only"):
+    with pytest.raises(aez.AezError, match="factorized prior model's file codes at step 1 only"):
         codec.decompress(aez.pack(aez.AezFile(f.model_id, f.weights_sha256, f.height, f.width, f.streams,
                                               2 * aez.STEP_ONE, f.symbol_checks)))
+
+
+# ---------------------------------------------------------------------------------------
+# A prior is a class in models.PRIORS: codec.py writes any registered prior's files unchanged
+
+class FixedScalePrior(models.CodecAutoencoder):
+    """A toy third prior, registered by the test only: every symbol round(u/Δ) coded under one
+    Gaussian of the scale ladder, at any step, with no side information."""
+
+    words, any_step, stream_names = "fixed Gaussian", True, ("latent",)
+    LEVEL = 40  # its scale on the ladder (≈ 6 quantization steps)
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.gaussian = None  # the tables, made by prepare_for_coding
+
+    def index(self, shape) -> torch.Tensor:
+        return torch.full(shape, self.LEVEL, dtype=torch.uint8)
+
+    def latent_bits(self, u, noisy=True, step=1.0):
+        scale = float(entropy.scale_ladder()[self.LEVEL]) / step
+        bits = -torch.log2(entropy.gaussian_likelihood(torch.round(u / step), torch.full_like(u, scale))).sum()
+        return models.ste_round(u / step) * step, bits
+
+    def prepare_for_coding(self):
+        self.gaussian = entropy.GaussianConditional(*entropy.GaussianConditional.tabulated())
+
+    def side_information(self, u):
+        return None
+
+    def symbols(self, u, side, step):
+        return models.Symbols(entropy.to_symbols(u * aez.STEP_ONE / step), None, None, self.index(u.shape),
+                              step / aez.STEP_ONE)
+
+    def encode_streams(self, s, side):
+        return [self.gaussian.compress(s.y, s.scale_index)]
+
+    def stream_symbols(self, s):
+        return [s.y.numpy()]
+
+    def decode_symbols(self, streams, height, width, step, check):
+        index = self.index((self.config.latent_channels, height, width))
+        y = self.gaussian.decompress(streams[0], index, self.stream_names[0])
+        check(0, y.numpy())
+        return models.Symbols(y, None, None, index, step / aez.STEP_ONE)
+
+    def coded_bits_per_pixel(self, s):
+        return self.gaussian.bits(s.y, s.scale_index).sum(0) / 64
+
+    def side_decoding_bytes_per_pixel(self):
+        return 0.0
+
+
+def test_a_registered_prior_writes_and_reads_files_without_codec_knowing_it(monkeypatch):
+    monkeypatch.setitem(models.PRIORS, "fixed", FixedScalePrior)
+    torch.manual_seed(0)
+    model = models.build_model("codec", {"latent_channels": 4, "width": 8, "depth": 1, "prior": "fixed"})
+    assert type(model) is FixedScalePrior and set(model.state_dict()) == {"log_gain"} | {
+        f"transform.{k}" for k in model.transform.state_dict()}
+    with torch.no_grad():
+        model.log_gain.fill_(3.0)  # a latent of a few dozen steps: symbols worth coding
+    model.eval().prepare_for_coding()
+    sha = "0123456789abcdef" * 4
+    load = lambda _: (model, sha)
+    x = picture(64, 96)
+    sizes = []
+    for step in (1.0, 2.0):
+        result = codec.compress(model, x, "fixed-c4", sha, step=step)
+        assert torch.equal(codec.decompress(result.data, load=load).image, result.image)
+        assert abs(8 * result.stream_bytes[0] - float(result.bits_map.sum())) <= 0.02 * 8 * result.stream_bytes[0] + 64
+        sizes.append(len(result.data))
+    assert sizes[0] > sizes[1]  # a coarser step, fewer bytes
+    f = aez.unpack(result.data)
+    with pytest.raises(aez.AezError, match="its latent stream"):
+        codec.decompress(_restream(f, [f.streams[0][:-4]]), load=load)
+    with pytest.raises(ValueError, match="prior must be 'factorized' or 'hyperprior' or 'fixed', got 'other'"):
+        models.build_model("codec", {"prior": "other"})
 
 
 # ---------------------------------------------------------------------------------------
@@ -461,13 +538,13 @@ def random_codec(refine: bool = True) -> codec.CodecAutoencoder:
 def test_hyper_synthesis_in_tiles_gives_exactly_the_whole_images_integers(monkeypatch):
     model = random_codec()
     z = torch.randint(-6, 7, (4, 5, 7), dtype=torch.int16)
-    whole = codec._hyper_params(model, z, 18, 26, step=5000)
+    whole = model.integer_hyper_parameters(z, 18, 26, step=5000)
     assert whole[1].dtype == torch.uint8 and len(torch.unique(whole[1])) > 3  # the test sees many scales
     for tile in (1, 2, 3):
-        tiled = codec._hyper_params(model, z, 18, 26, step=5000, tile=tile)
+        tiled = model.integer_hyper_parameters(z, 18, 26, step=5000, tile=tile)
         assert torch.equal(tiled[0], whole[0]) and torch.equal(tiled[1], whole[1]), tile
-    monkeypatch.setattr(codec, "HYPER_MARGIN", codec.HYPER_MARGIN - 1)  # no wider than it must be
-    assert not torch.equal(codec._hyper_params(model, z, 18, 26, step=5000, tile=1)[0], whole[0])
+    monkeypatch.setattr(models, "HYPER_MARGIN", models.HYPER_MARGIN - 1)  # no wider than it must be
+    assert not torch.equal(model.integer_hyper_parameters(z, 18, 26, step=5000, tile=1)[0], whole[0])
 
 
 @pytest.mark.parametrize("refine", [True, False])
@@ -492,10 +569,10 @@ def test_tiles_fit_the_memory_budget(codecs):
     model, _ = codec.load_codec("codec-hp")
     hyper, blocks, _ = codec.decoder_bytes_per_pixel(model)
     assert hyper > 0 and blocks > 0
-    small, big = codec._tile_side(20, 30, blocks * 64), codec._tile_side(2000, 3000, blocks * 64, margin=7)
+    small, big = models.tile_side(20, 30, blocks * 64), models.tile_side(2000, 3000, blocks * 64, margin=7)
     assert small == 30  # one tile
-    assert 20 * 30 * blocks * 64 <= codec.WHOLE_IMAGE_BYTES < 2000 * 3000 * blocks * 64
-    assert (big + 14) ** 2 * blocks * 64 <= codec.DECODE_TILE_BYTES < (big + 15) ** 2 * blocks * 64
+    assert 20 * 30 * blocks * 64 <= models.WHOLE_IMAGE_BYTES < 2000 * 3000 * blocks * 64
+    assert (big + 14) ** 2 * blocks * 64 <= models.DECODE_TILE_BYTES < (big + 15) ** 2 * blocks * 64
 
 
 # ---------------------------------------------------------------------------------------
@@ -662,9 +739,11 @@ def test_eval_scores_codecs_on_their_real_file_bytes(codecs, tmp_path):
 def test_bench_times_codec_files_beside_jpeg(codecs, tmp_path):
     from autoencoder import bench
 
+    threads = torch.get_num_threads()
     rows = bench.main(["--models", "codec-hp", "--codecs", "--repeats", "1", "--json", str(tmp_path / "b.json")])
     (row,) = rows
-    assert row["decode_s"] > 0 and row["jpeg_s"] > 0 and row["encode_s"] > 0
+    assert row["decode_s"] > 0 and row["decode_1thread_s"] > 0 and row["jpeg_s"] > 0 and row["encode_s"] > 0
+    assert torch.get_num_threads() == threads  # the one-thread decode timing gives the threads back
     photo = bench.kodak_sized_photo()
     assert photo.shape == (1, 3, 512, 768)
     model, sha = codec.load_codec("codec-hp")
@@ -714,6 +793,7 @@ STAGE_MEMORY = """
 import ctypes, json, sys, torch
 torch.set_num_threads(1)
 from autoencoder import codec
+from autoencoder.models import HyperpriorCodec
 libc = ctypes.CDLL("libc.so.6")
 def status(key):
     return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))
@@ -724,7 +804,7 @@ with torch.no_grad():
         c, n = model.config.latent_channels, model.config.hyper_channels
         stages = {"blocks": lambda: model.decode_blocks(torch.randn(1, c, side // 8, side // 8)),
                   "post": lambda: model.transform.post_filter(torch.rand(1, 3, side, side))}
-        if model.config.prior == "hyperprior":
+        if isinstance(model, HyperpriorCodec):
             stages["hyper"] = lambda: model.hyper_synthesis_int(torch.randint(-3, 4, (1, n, side // 32, side // 32)))
         model.decode(torch.zeros(1, c, 8, 8))
         for name, run in stages.items():

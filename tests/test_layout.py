@@ -73,3 +73,27 @@ def test_the_graph_sees_real_imports():
     assert "autoencoder.models" in edges["autoencoder.codec"]
     assert "explorer.report" in edges["explorer.views"]
     assert "autoencoder.pipeline" in edges["explorer.state"]
+
+
+def prior_name_comparisons(path, names: set[str]) -> list[int]:
+    """Lines of `path` that compare something with a prior's name (x == "hyperprior", x in ("factorized", …))."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            constants = [e for o in operands for e in (o.elts if isinstance(o, (ast.Tuple, ast.List, ast.Set)) else [o])]
+            if any(isinstance(c, ast.Constant) and c.value in names for c in constants):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_no_string_switch_on_a_prior():
+    """What differs between priors is asked of the class models.PRIORS names (its streams, steps,
+    words), never switched on by name, as codec.py once did with `config.prior == "hyperprior"`."""
+    from autoencoder.models import PRIORS
+
+    for package in PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            where = path.relative_to(REPO)
+            assert "prior ==" not in path.read_text(), where
+            assert not prior_name_comparisons(path, set(PRIORS)), f"{where}:{prior_name_comparisons(path, set(PRIORS))}"
