@@ -38,9 +38,10 @@ from .baselines import ALL_CODECS, best_within_bytes, decode, describe, encode, 
 from .codec import compress, decompress
 from .data import GALLERY, load_gallery_image, to_tensor, to_uint8
 from .hardware import PRECISIONS, cpu_name, resolve_precision
+from .manifest import list_models, model_info
 from .models import build_model, family_of
 from .pipeline import analyse, score
-from .pretrained import list_models, load_pretrained, model_info
+from .pretrained import load_pretrained
 
 TARGET_1024_S = 1.5  # seconds, 2 CPU cores
 TARGET_64_S = 0.05
@@ -82,7 +83,7 @@ def bench_model(model_id: str, repeats: int) -> dict:
     start = time.perf_counter()
     model = load_pretrained(model_id)
     row = {"id": model_id, "load_s": round(time.perf_counter() - start, 3),
-           "parameters": model_info(model_id)["parameters"]}
+           "parameters": model_info(model_id).parameters}
     sizes = (64, 512, 1024) if model.any_size else (64,)
     for side in sizes:
         image = to_uint8(torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)))
@@ -107,8 +108,8 @@ def bench_codec(model_id: str, repeats: int) -> dict:
     start = time.perf_counter()
     model = load_pretrained(model_id)
     info = model_info(model_id)
-    sha = info["sha256"]
-    row = {"id": model_id, "load_s": round(time.perf_counter() - start, 3), "parameters": info["parameters"]}
+    sha = info.sha256
+    row = {"id": model_id, "load_s": round(time.perf_counter() - start, 3), "parameters": info.parameters}
     x = kodak_sized_photo()
     data = compress(model, x, model_id, sha).data
     row["bpp"] = round(metrics.bits_per_pixel(len(data), *KODAK_SIZE), 3)
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             raise SystemExit(f"no training configs in {CONFIGS}: pass --configs FILE …")
         rows = [bench_training(c, args.precision, args.repeats) for c in configs]
     else:
-        rows = [bench_codec(m, args.repeats) if family_of(model_info(m)).entropy_coded else bench_model(m, args.repeats)
+        rows = [bench_codec(m, args.repeats) if model_info(m).kind.entropy_coded else bench_model(m, args.repeats)
                 for m in (args.models if args.models is not None else list_models())]
         codecs = list(ALL_CODECS) if args.codecs is None else args.codecs
         for reason in (baselines.UNAVAILABLE[c] for c in codecs if c in baselines.UNAVAILABLE):

@@ -40,16 +40,16 @@ import torch
 
 from . import aez
 from .aez import AezError
+from .manifest import model_info
 from .models import (
     CodecAutoencoder,
     Symbols,
     crop_to,
-    family_of,
     pad_to_multiple,
     tile_side,
     tiles,
 )
-from .pretrained import load_pretrained, model_info
+from .pretrained import load_pretrained
 
 
 class CodecError(ValueError):
@@ -235,9 +235,9 @@ def load_codec(model_id: str) -> tuple[CodecAutoencoder, str]:
         info = model_info(model_id)
     except KeyError:
         raise CodecError(f"the file was made with model {model_id!r}, which is not in the weights folder") from None
-    if not family_of(info).entropy_coded:
-        raise CodecError(f"the file names {model_id!r}, a {info.get('family')} model, not a codec")
-    return load_pretrained(model_id), info["sha256"]
+    if not info.kind.entropy_coded:
+        raise CodecError(f"the file names {model_id!r}, a {info.family} model, not a codec")
+    return load_pretrained(model_id), info.sha256
 
 
 @torch.no_grad()

@@ -33,14 +33,13 @@ from . import aez, metrics, rate
 from .codec import CodecError, compress, decompress, load_codec
 from .data import IMAGE_SUFFIXES, ImageError, decode_image, to_tensor, to_uint8
 from .files import kind_of, open_regular, read_at_most, write_new
-from .models import family_of
-from .pretrained import WeightsError, list_models, model_info
+from .manifest import WeightsError, list_models, model_info
 
 MAX_AEZ_BYTES = 64 * 1024 * 1024  # an .aez file's declared length: 8 megapixels at 64 bits each (codecs write < 2)
 
 
 def codec_models() -> list[str]:
-    return [i for i in list_models() if family_of(model_info(i)).entropy_coded]
+    return [i for i in list_models() if model_info(i).kind.entropy_coded]
 
 
 class Refused(Exception):

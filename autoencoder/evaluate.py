@@ -17,6 +17,7 @@ plugin is missing is named and left out. `--models --pca none` runs the codecs a
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -32,10 +33,11 @@ from . import baselines, metrics
 from .baselines import ALL_CODECS, describe, pillow_roundtrip
 from .codec import decompress
 from .data import decode_image, list_images, split_train_val, to_uint8
+from .manifest import ModelEntry, checked_entries, dataset_problem, list_models, model_info, update_entry, weights_dir
 from .models import family_of, on_rate_ladder, prior_words, values_ratio
 from .pca import PCA_FILE, BlockPCA
 from .pipeline import TILE, analyse, crop_to_tiles, score
-from .pretrained import list_models, load_pretrained, model_info, read_manifest, update_model_entry, weights_dir
+from .pretrained import load_pretrained
 
 PCA_CHANNELS = (4, 8, 16, 32, 64)
 
@@ -111,7 +113,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
     images = [crop_to_tiles(decode_image(f)) for f in files]
     if any(min(im.shape[:2]) == 0 for im in images):
         raise SystemExit(f"every image in {data} must be at least {TILE}×{TILE}")
-    codec_ids = [i for i in model_ids if family_of(model_info(i)).entropy_coded]
+    codec_ids = [i for i in model_ids if model_info(i).kind.entropy_coded]
     model_ids = [i for i in model_ids if i not in codec_ids]
     models = {i: load_pretrained(i) for i in model_ids}
     codecs = {i: load_pretrained(i) for i in codec_ids}
@@ -127,7 +129,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
         for model_id, model in models.items():
             per_model[model_id].append(model_row(model, model_id, image, refine_steps))
         for model_id, model in codecs.items():
-            per_codec_model[model_id].append(codec_row(model, model_id, codec_info[model_id]["sha256"], image))
+            per_codec_model[model_id].append(codec_row(model, model_id, codec_info[model_id].sha256, image))
         for channels in per_pca:
             a = analyse(pca.as_model(channels), f"block-pca-{channels}", image, full_scores=False, float_latent=True)
             per_pca[channels].append({**score(image, a.float_reconstruction), "psnr_8bit": a.scores["psnr"],
@@ -153,7 +155,8 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
             for i, rows in per_model.items()
         ],
         "codecs": sorted(
-            [{"id": i, **{k: codec_info[i][k] for k in ("prior", "lmbda", "latent_channels")}, **mean_scores(rows),
+            [{"id": i, "prior": codec_info[i].prior, "lmbda": codec_info[i].lmbda,
+              "latent_channels": codec_info[i].bottleneck, **mean_scores(rows),
               "psnr_per_image": per_image(rows), "bpp_per_image": per_image(rows, "bpp")}
              for i, rows in per_codec_model.items()], key=lambda row: row["bpp"]),
         "block_pca": [{"channels": c, "ratio": 192 / c, **mean_scores(rows), "psnr_per_image": per_image(rows)}
@@ -259,7 +262,7 @@ def _curve(rows: list[dict]) -> list[tuple[float, float]]:
 
 def ladder_curve(results: dict) -> list[tuple[float, float]]:
     """The hyperprior codec models' (bpp, PSNR) points: the shipped ladder."""
-    return _curve([row for row in results["codecs"] if on_rate_ladder(row)])
+    return _curve([row for row in results["codecs"] if on_rate_ladder(row["prior"])])
 
 
 def gain_over(results: dict, codec: str) -> tuple[float, float] | None:
@@ -356,7 +359,7 @@ def write_rd_chart(results: dict, path: Path) -> None:
     ladder = sorted(ladder_curve(results))
     ax.plot(*zip(*ladder), "o-", color="black", lw=2.2, label="codec ladder, real .aez bytes")
     for row in results["codecs"]:
-        if not on_rate_ladder(row):
+        if not on_rate_ladder(row["prior"]):
             ax.plot(row["bpp"], row["psnr"], "D", color="crimson", label=f"{row['id']} ({prior_words(row['prior'])})")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel("PSNR (dB, RGB)")
@@ -371,18 +374,18 @@ def write_rd_chart(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def training_table(entries: list[dict]) -> str:
+def training_table(entries: list[ModelEntry]) -> str:
     """How each shipped model was made, from its manifest record."""
     lines = ["| model | parameters | file | steps | images seen | wall time | device | validation PSNR, start → end |",
              "|---|---|---|---|---|---|---|---|"]
     total = 0.0
     for e in entries:
-        t = e["training"]
-        total += t["wall_time_s"]
-        history = t.get("validation_psnr") or []
+        t = e.training
+        total += t.wall_time_s
+        history = t.validation_psnr
         val = f"{history[0][1]:.2f} → {history[-1][1]:.2f} dB" if history else "–"
-        lines.append(f"| {e['id']} | {e['parameters']:,} | {e['file_bytes'] / 1e6:.1f} MB ({e['storage_dtype']}) | "
-                     f"{t['steps']:,} | {t['images_seen']:,} | {t['wall_time_s'] / 60:.1f} min | {t['device']} | {val} |")
+        lines.append(f"| {e.id} | {e.parameters:,} | {e.file_bytes / 1e6:.1f} MB ({e.storage_dtype}) | "
+                     f"{t.steps:,} | {t.images_seen:,} | {t.wall_time_s / 60:.1f} min | {t.device} | {val} |")
     lines.append(f"\nTotal training time: {total / 60:.0f} min, the sum of the wall times above "
                  "(from `weights/manifest.json`); models trained side by side finish sooner than that.")
     return "\n".join(lines) + "\n"
@@ -421,6 +424,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--update-manifest", action="store_true", help="store each model's scores in the manifest")
     p.add_argument("--threads", type=int)
     args = p.parse_args(argv)
+    dataset = Path(args.data).name + ("_held_out" if args.held_out else "")  # what --update-manifest stores scores under
+    if args.update_manifest and (problem := dataset_problem(dataset)):
+        p.error(problem)  # before the folder is scored, not after
     if args.threads:
         torch.set_num_threads(args.threads)
     pca_path = args.pca or weights_dir() / PCA_FILE
@@ -439,15 +445,18 @@ def main(argv: list[str] | None = None) -> dict:
     if args.readme:
         splice_readme(args.readme, "results", table)
         scored = {r["id"] for r in results["models"] + results["codecs"]}
-        trained = [e for e in read_manifest()["models"] if e["id"] in scored]
+        trained = [e for e in checked_entries()[0] if e.id in scored]
         splice_readme(args.readme, "training", training_table(trained))
     if args.summary and bd_rate_table(results):
         splice_readme(args.summary, "summary", "\n".join(bd_rate_table(results)) + "\n")
     if args.update_manifest:
-        name = Path(args.data).name + ("_held_out" if args.held_out else "")
         for row in results["models"] + results["codecs"]:
-            scores = {k: v for k, v in row.items()
-                      if k not in ("id", "family", "ratio", "prior", "lmbda", "latent_channels") and not k.endswith("_per_image")}
-            extra = {f"bpp_{name}": row["bpp"]} if "bpp" in row else {}  # a codec's headline rate, e.g. bpp_kodak
-            update_model_entry(row["id"], {f"{name}_metrics": {"images": results["images"], **scores}, **extra})
+            update_entry(row["id"], functools.partial(scored_entry, dataset=dataset, row=row, images=results["images"]))
     return results
+
+
+def scored_entry(entry: ModelEntry, dataset: str, row: dict, images: int) -> ModelEntry:
+    """`entry` with a results row's mean scores on `dataset` (and a codec's mean file bpp: its rate there)."""
+    scores = {k: v for k, v in row.items()
+              if k not in ("id", "family", "ratio", "prior", "lmbda", "latent_channels") and not k.endswith("_per_image")}
+    return entry.scored(dataset, metrics={"images": images, **scores}, rate=row.get("bpp"))

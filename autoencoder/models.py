@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABCMeta, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,14 +62,28 @@ def _check_rgb_batch(x: torch.Tensor) -> None:
 # ---------------------------------------------------------------------------------------
 # Conv family: fully convolutional, 8× downsampling to C latent channels.
 
+def ranged(default: int, lowest: int, highest: int):
+    """A config field of `default` that a manifest may set from `lowest` to `highest`
+    (manifest.check_config). The bounds leave room around every shipped model and stop a changed
+    manifest from building a model that cannot fit in memory before anything else would refuse it."""
+    return dataclasses.field(default=default, metadata={"range": (lowest, highest)})
+
+
+def one_of(default: str, choices: Callable[[], Iterable[str]]):
+    """A config field of `default` that a manifest may set to one of the names `choices()` gives
+    (manifest.check_config): a registry's names, asked when a manifest is checked (the registry
+    is defined further down, and a test may add to it)."""
+    return dataclasses.field(default=default, metadata={"choices": choices})
+
+
 @dataclass
 class ConvConfig:
-    latent_channels: int = 16  # C: the latent is (C, H/8, W/8); ratio in values = 192 / C
-    width: int = 128  # channels of the nonlinear branches (they run at H/8, W/8)
-    depth: int = 2  # residual blocks per branch
-    linear_kernel: int = 1  # 1: the linear path is a block transform; 3: it also sees the 8 neighbouring blocks
-    refine_width: int = 0  # 0: none; > 0: channels of the full-resolution post-filter (class docstring)
-    refine_depth: int = 0  # residual blocks in that post-filter
+    latent_channels: int = ranged(16, 1, 256)  # C: the latent is (C, H/8, W/8); ratio in values = 192 / C
+    width: int = ranged(128, 1, 512)  # channels of the nonlinear branches (they run at H/8, W/8)
+    depth: int = ranged(2, 0, 8)  # residual blocks per branch
+    linear_kernel: int = ranged(1, 1, 3)  # 1: the linear path is a block transform; 3: it also sees the 8 neighbouring blocks
+    refine_width: int = ranged(0, 0, 128)  # 0: none; > 0: channels of the full-resolution post-filter (class docstring)
+    refine_depth: int = ranged(0, 0, 8)  # residual blocks in that post-filter
 
 
 class ResBlock(nn.Module):
@@ -225,10 +239,10 @@ class ConvAutoencoder(nn.Module):
 
 @dataclass
 class DenseConfig:
-    latent_dim: int = 2048  # D: ratio in values = 12288 / D; D / 64 values per 8×8 patch
-    width: int = 256  # features per patch inside the mixer blocks (64 · width ≥ D: no layer narrower than the code)
-    depth: int = 2  # mixer blocks on each side
-    image_size: int = 64
+    latent_dim: int = ranged(2048, 1, 16384)  # D: ratio in values = 12288 / D; D / 64 values per 8×8 patch
+    width: int = ranged(256, 1, 512)  # features per patch inside the mixer blocks (64 · width ≥ D: no layer narrower than the code)
+    depth: int = ranged(2, 0, 8)  # mixer blocks on each side
+    image_size: int = ranged(64, 8, 256)
 
 
 PATCH = 8  # the dense models see a 64×64 image as 64 patches of 8×8×3 = 192 values
@@ -354,9 +368,9 @@ class DenseAutoencoder(nn.Module):
 
 @dataclass
 class CodecConfig(ConvConfig):
-    prior: str = "hyperprior"  # a name in PRIORS: "factorized" (one learned density per channel), "hyperprior" (mean–scale)
-    hyper_channels: int = 32  # channels of the hyper-latent z, at H/32 (hyperprior only)
-    hyper_width: int = 96  # channels inside the hyper-analysis and hyper-synthesis
+    prior: str = one_of("hyperprior", lambda: PRIORS)  # a name in PRIORS: "factorized" (one learned density per channel), "hyperprior" (mean–scale)
+    hyper_channels: int = ranged(32, 1, 256)  # channels of the hyper-latent z, at H/32 (hyperprior only)
+    hyper_width: int = ranged(96, 1, 512)  # channels inside the hyper-analysis and hyper-synthesis
 
 
 def ste_round(x: torch.Tensor) -> torch.Tensor:
@@ -719,10 +733,11 @@ def prior_words(name: str) -> str:
     return PRIORS[name].words if name in PRIORS else name
 
 
-def on_rate_ladder(entry) -> bool:
-    """A codec manifest entry or evaluation row (a mapping with a "prior") whose prior codes at any
-    quantization step: the models rate control picks from, and the charts draw as the ladder."""
-    return entry.get("prior") in PRIORS and PRIORS[entry["prior"]].any_step
+def on_rate_ladder(prior: str | None) -> bool:
+    """Whether a codec model with the prior called `prior` (a manifest entry's or an evaluation
+    row's) codes at any quantization step: the models rate control picks from, and the charts
+    draw as the ladder."""
+    return prior in PRIORS and PRIORS[prior].any_step
 
 
 # ---------------------------------------------------------------------------------------
@@ -730,7 +745,6 @@ def on_rate_ladder(entry) -> bool:
 # manifest's, the app's and the charts' order.
 
 PREVIEW_SIDE = 64  # the app describes the latent of a 64×64 patch (the original notebook's image size)
-REFERENCE_RATE = "bpp_kodak"  # the manifest field a codec's headline rate is read from (eval --data …/kodak writes it)
 
 
 def is_finite_number(value) -> bool:
@@ -754,6 +768,7 @@ class Family:
     image_to_image: bool = False  # any size in, the same size out from an 8-bit latent: denoisers and anomaly scores
     starts_from: tuple[str, ...] = ()  # families a training run must start from (--init-from); none: block-PCA
     latent_note: str = ""  # what the latent view should say of how its code is drawn
+    entry_fields: tuple[str, ...] = ()  # manifest.ModelEntry fields of this family's own (manifest_fields, check_entry)
 
     @property
     def any_size(self) -> bool:
@@ -764,43 +779,42 @@ class Family:
         """Its bytes are a real range-coded file (.aez), not the 8-bit latent."""
         return self.model.entropy_coded
 
-    def describe(self, entry: dict) -> tuple[str, float]:
-        """(what the latent of a 64×64 patch looks like, its bits per pixel) of a manifest entry."""
-        channels, f = entry[self.size_key], self.model.downsampling_factor
+    def describe(self, entry) -> tuple[str, float]:
+        """(what the latent of a 64×64 patch looks like, its bits per pixel) of a manifest entry
+        (a manifest.ModelEntry: the manifest imports this module, never the other way)."""
+        channels, f = entry.bottleneck, self.model.downsampling_factor
         side = PREVIEW_SIDE // f
         return f"{side}×{side}×{channels} latent per {PREVIEW_SIDE}×{PREVIEW_SIDE} px", channels * 8 / f**2
 
     def manifest_fields(self, config: dict, lmbda: float | None) -> dict:
-        """What a trained model's manifest entry says of it beyond the fields every entry has."""
-        return {self.size_key: config[self.size_key]}
+        """What a trained model's manifest entry says of it beyond the fields every entry has
+        (keyword arguments of manifest.ModelEntry: its size and this family's entry_fields)."""
+        return {"size": config[self.size_key]}
 
-    def check_entry(self, entry: dict) -> None:
+    def check_entry(self, entry) -> None:
         """This family's own fields of a manifest entry; ValueError says what is wrong."""
 
 
 class DenseFamily(Family):
-    def describe(self, entry: dict) -> tuple[str, float]:
-        dim, side = entry[self.size_key], entry.get("config", {}).get("image_size", PREVIEW_SIDE)
+    def describe(self, entry) -> tuple[str, float]:
+        dim, side = entry.bottleneck, entry.config.get("image_size", PREVIEW_SIDE)
         return f"{dim}-value code per {side}×{side} px", dim * 8 / side**2
 
 
 class CodecFamily(Family):
-    def describe(self, entry: dict) -> tuple[str, float]:
+    def describe(self, entry) -> tuple[str, float]:
         latent, _ = super().describe(entry)
-        prior = prior_words(entry["prior"])
-        return f"{latent}, entropy-coded ({prior}, λ = {entry['lmbda']})", float(entry.get(REFERENCE_RATE) or 0.0)
+        prior = prior_words(entry.prior)
+        return f"{latent}, entropy-coded ({prior}, λ = {entry.lmbda})", float(entry.reference_rate or 0.0)
 
     def manifest_fields(self, config: dict, lmbda: float | None) -> dict:
         return {**super().manifest_fields(config, lmbda), "prior": config["prior"], "lmbda": lmbda}
 
-    def check_entry(self, entry: dict) -> None:
-        if entry.get("prior") != entry["config"].get("prior", "hyperprior"):
-            raise ValueError(f"its prior {entry.get('prior')!r} differs from its config's")
-        if not is_finite_number(entry.get("lmbda")) or entry["lmbda"] <= 0:
-            raise ValueError(f"its lmbda must be a positive number, got {entry.get('lmbda')!r}")
-        rate = entry.get(REFERENCE_RATE)
-        if rate is not None and (not is_finite_number(rate) or rate < 0):
-            raise ValueError(f"its {REFERENCE_RATE} must be a number ≥ 0, got {rate!r}")
+    def check_entry(self, entry) -> None:
+        if entry.prior != entry.config.get("prior", self.config.prior):
+            raise ValueError(f"its prior {entry.prior!r} differs from its config's")
+        if not is_finite_number(entry.lmbda) or entry.lmbda <= 0:
+            raise ValueError(f"its lmbda must be a positive number, got {entry.lmbda!r}")
 
 
 MODEL_FAMILIES: dict[str, Family] = {f.name: f for f in (  # in the order the manifest, the app and the charts use
@@ -810,12 +824,13 @@ MODEL_FAMILIES: dict[str, Family] = {f.name: f for f in (  # in the order the ma
                 latent_note="The dense code as its per-patch maps: map k holds value k of every 8×8 patch, where "
                             "the patch is (the MLP mixes all patches, so a value can carry more than its own patch). "),
     CodecFamily("codec", CodecAutoencoder, CodecConfig, "codec (real files)", "#000000", "star", "latent_channels",
-                starts_from=("conv", "codec")),
+                starts_from=("conv", "codec"), entry_fields=("prior", "lmbda")),
 )}
 
 
 def family_of(entry) -> Family:
-    """The family of a manifest entry (or any mapping with a "family")."""
+    """The family of a mapping with a "family" (training options, a row of eval's results); a
+    manifest.ModelEntry says its own (`entry.kind`)."""
     return MODEL_FAMILIES[entry["family"]]
 
 

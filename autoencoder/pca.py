@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from .data import RandomCrops, decode_image, list_images, split_train_val, to_tensor
+from .manifest import read_manifest, write_manifest
 from .models import ConvAutoencoder, ConvConfig
-from .pretrained import read_manifest, sha256_of, write_manifest
+from .pretrained import sha256_of
 
 BLOCK = ConvAutoencoder.downsampling_factor
 PCA_FILE = "block-pca.safetensors"

@@ -35,8 +35,8 @@ import torch
 from . import aez, metrics
 from .codec import CodecAutoencoder, Compressed, Encoding, load_codec
 from .data import to_tensor, to_uint8
-from .models import REFERENCE_RATE, family_of, on_rate_ladder
-from .pretrained import list_models, model_info
+from .manifest import list_models, model_info
+from .models import on_rate_ladder
 
 # How a file's bits respond to the step: d ln(bytes) / d ln(1/Δ), measured on centre crops of
 # two training photos over the ladder for Δ in 0.5…2 (0.69…1.24, mean 0.9). Used only to
@@ -63,11 +63,11 @@ def ladder(models: list[str] | None = None) -> list[str]:
     control picks from. `models` restricts it (factorized models code at their trained step only)."""
     ids = models if models is not None else list_models()
     entries = [model_info(i) for i in ids]
-    rungs = [e for e in entries if family_of(e).entropy_coded and on_rate_ladder(e)]
+    rungs = [e for e in entries if e.kind.entropy_coded and on_rate_ladder(e.prior)]
     if not rungs:
         raise ValueError("rate control needs a hyperprior codec model; "
                          f"{', '.join(ids) or 'none is installed'} has none")
-    return [e["id"] for e in sorted(rungs, key=lambda e: (e.get(REFERENCE_RATE) or 0, e["lmbda"]))]
+    return [e.id for e in sorted(rungs, key=lambda e: (e.reference_rate or 0, e.lmbda))]
 
 
 def as_tensor(image) -> torch.Tensor:
@@ -93,7 +93,7 @@ def quality_setting(quality: float, models: list[str]) -> tuple[str, float]:
     """quality 0…100 → (model id, step), the same for every image (module docstring)."""
     if not 0 <= quality <= 100:
         raise ValueError(f"quality must be in 0…100, got {quality:g}")
-    rates = [model_info(m).get(REFERENCE_RATE) for m in models]
+    rates = [model_info(m).reference_rate for m in models]
     if all(rates):
         positions = [math.log(r) for r in rates]
     else:

@@ -40,8 +40,8 @@ from .hardware import PRECISIONS, cpu_name, resolve_precision
 from .models import MODEL_FAMILIES, CodecAutoencoder, build_model, family_of, values_ratio
 from .pca import fit_on_crops
 from .uses import add_noise
-from .pretrained import (load_pretrained, load_weights_file, model_info, save_weights, update_model_entry,
-                         weights_dir)
+from .manifest import ModelEntry, StartingPoint, TrainingRecord, model_info, weights_dir, write_entry
+from .pretrained import load_pretrained, load_weights_file, save_weights
 
 DEFAULTS = {
     "id": None,
@@ -141,20 +141,20 @@ def resolve_options(args: argparse.Namespace) -> dict:
     starts_from = MODEL_FAMILIES[stated_family].starts_from if stated_family in MODEL_FAMILIES else ()
     if starts_from:  # a codec: the transform of a trained model, plus an entropy model
         needs = " or ".join(starts_from)
-        if options["lmbda"] is None or not source or source["family"] not in starts_from:
+        if options["lmbda"] is None or not source or source.family not in starts_from:
             raise SystemExit(f"a {stated_family} model needs --lmbda and --init-from a {needs} model to start from")
-        if source["family"] != stated_family:  # the trained transform, with this family's fields asked for
-            options["family"], options["model"] = stated_family, {**source["config"], **model}
+        if source.family != stated_family:  # the trained transform, with this family's fields asked for
+            options["family"], options["model"] = stated_family, {**source.config, **model}
             return options
     if source:  # a fine-tune has the architecture of the model it starts from
-        if stated_family not in (None, source["family"]) or model not in ({}, source["config"]):
-            raise SystemExit(f"--init-from {options['init_from']}: that is a {source['family']} model with config "
-                             f"{source['config']}; leave the family and model config out or give exactly those")
-        options["family"], options["model"] = source["family"], dict(source["config"])
+        if stated_family not in (None, source.family) or model not in ({}, source.config):
+            raise SystemExit(f"--init-from {options['init_from']}: that is a {source.family} model with config "
+                             f"{source.config}; leave the family and model config out or give exactly those")
+        options["family"], options["model"] = source.family, dict(source.config)
     return options
 
 
-def starting_point(options: dict, out: Path | None) -> dict | None:
+def starting_point(options: dict, out: Path | None) -> ModelEntry | None:
     """The manifest entry of the model a fine-tune starts from (options["init_from"]), or None."""
     if not options["init_from"]:
         return None
@@ -319,13 +319,13 @@ def _process_settings():
             torch.set_num_threads(threads)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Train one model (see build_parser); returns its manifest entry (empty on ranks > 0)."""
+def main(argv: list[str] | None = None) -> ModelEntry | None:
+    """Train one model (see build_parser); returns its manifest entry (None on ranks > 0)."""
     with _process_settings():
         return _train(argv)
 
 
-def _train(argv: list[str] | None) -> dict:
+def _train(argv: list[str] | None) -> ModelEntry | None:
     args = build_parser().parse_args(argv)
     options = resolve_options(args)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -351,13 +351,13 @@ def _train(argv: list[str] | None) -> dict:
     val_crops = fixed_crops([decode_image(f) for f in val_files], crop, 16, seed=options["seed"]) if val_files else None
 
     source = starting_point(options, args.out)  # kept for the record: a fine-tune may replace it under the same id
-    if source and family_of(options).starts_from and source["family"] != options["family"]:  # a codec from a conv model
-        conv = load_pretrained(source["id"], args.out or weights_dir())
-        codec_fields = {k: v for k, v in options["model"].items() if k not in source["config"]}
+    if source and family_of(options).starts_from and source.family != options["family"]:  # a codec from a conv model
+        conv = load_pretrained(source.id, args.out or weights_dir())
+        codec_fields = {k: v for k, v in options["model"].items() if k not in source.config}
         model = CodecAutoencoder.from_transform(conv, quantization_step(options["lmbda"]), **codec_fields)
         model.requires_grad_(True)
     elif source:
-        model = load_pretrained(source["id"], args.out or weights_dir()).requires_grad_(True)
+        model = load_pretrained(source.id, args.out or weights_dir()).requires_grad_(True)
     else:
         model = build_model(options["family"], options["model"])
         if not family_of(options).starts_from and options["pca_init"]:
@@ -428,7 +428,7 @@ def _train(argv: list[str] | None) -> dict:
         started = time.perf_counter()  # checkpoint and validation time is not training time
     bar.close()
 
-    record = {}
+    record = None
     if rank == 0:
         record = finish(model, options, args, argv, device, world, elapsed, val_history, val_crops, source,
                         n_train=len(train_files), n_val=len(val_files))
@@ -438,7 +438,8 @@ def _train(argv: list[str] | None) -> dict:
     return record
 
 
-def finish(model, options, args, argv, device, world, elapsed, val_history, val_crops, source, n_train, n_val) -> dict:
+def finish(model, options, args, argv, device, world, elapsed, val_history, val_crops, source, n_train,
+           n_val) -> ModelEntry:
     """Write the weights and the manifest entry that says how they were made. The entry is
     replaced, not merged: scores measured on the previous weights of this id no longer hold."""
     out = args.out or run_folder(options)
@@ -457,39 +458,35 @@ def finish(model, options, args, argv, device, world, elapsed, val_history, val_
     if options["precision"] != "float32":
         device_name += f", {options['precision']} autocast"
     command = "python -m autoencoder train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    fields = {
-        "family": model.family,
-        "config": cfg,
+    # What storing the weights in a smaller type costs, on the same held-out crops.
+    as_stored = round(validate(stored, val_crops, torch.device("cpu"), options["noise_sigma"]), 3) \
+        if val_crops is not None and dtype != torch.float32 else None
+    training = TrainingRecord(
+        command=command + (f"  (under torchrun, {world} processes)" if world > 1 else ""),
+        options=options,
+        data=f"{options['data']} ({n_train} images trained on, {n_val} held out for validation)",
+        steps=options["steps"],
+        images_seen=options["steps"] * options["batch_size"] * world,
+        wall_time_s=round(elapsed, 1),
+        device=device_name,
+        processes=world,
+        torch_version=torch.__version__,
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        validation_psnr=val_history,
+        # the whole history: what this fine-tune started from, and how that was made
+        init_from=StartingPoint(source.id, source.sha256, source.training) if source else None,
+        validation_psnr_as_stored=as_stored,
+    )
+    entry = ModelEntry(
+        options["id"], model.family, cfg, path.name, sha, values_ratio(model),
         **MODEL_FAMILIES[model.family].manifest_fields(cfg, options["lmbda"]),
         **({"use": "denoising", "noise_sigma": options["noise_sigma"]} if options["noise_sigma"] else {}),
-        "ratio": values_ratio(model),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "file": path.name,
-        "sha256": sha,
-        "storage_dtype": options["storage_dtype"],
-        "file_bytes": path.stat().st_size,
-        "training": {
-            "command": command + (f"  (under torchrun, {world} processes)" if world > 1 else ""),
-            "options": options,
-            "data": f"{options['data']} ({n_train} images trained on, {n_val} held out for validation)",
-            "steps": options["steps"],
-            "images_seen": options["steps"] * options["batch_size"] * world,
-            "wall_time_s": round(elapsed, 1),
-            "device": device_name,
-            "processes": world,
-            "torch_version": torch.__version__,
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "validation_psnr": val_history,
-        },
-    }
-    if source:  # the whole history: what this fine-tune started from, and how that was made
-        fields["training"]["init_from"] = {"id": source["id"], "sha256": source["sha256"],
-                                           "training": source.get("training")}
-    if val_crops is not None and dtype != torch.float32:
-        # What storing the weights in a smaller type costs, on the same held-out crops.
-        fields["training"]["validation_psnr_as_stored"] = round(
-            validate(stored, val_crops, torch.device("cpu"), options["noise_sigma"]), 3)
-    entry = update_model_entry(options["id"], fields, out, replace=True)
+        parameters=sum(p.numel() for p in model.parameters()),
+        storage_dtype=options["storage_dtype"],
+        file_bytes=path.stat().st_size,
+        training=training,
+    )
+    write_entry(entry, out)
     print(f"wrote {path} and its entry in {out / 'manifest.json'}"
           + ("" if args.out else f"; use it with AUTOENCODER_WEIGHTS={out}"))
     return entry

@@ -51,7 +51,8 @@ from .data import (center_square, decode_image, gallery_names, limit_size, list_
 from .hardware import cpu_name
 from .models import crop_to
 from .pipeline import padded_for, reconstruct, score
-from .pretrained import load_pretrained, update_model_entry, weights_dir
+from .manifest import dataset_problem, update_entry, weights_dir
+from .pretrained import load_pretrained
 
 DENOISER = "denoise-c32"  # the shipped denoiser (configs/denoise-c32.json)
 ANOMALY_MODEL = "conv-c8"  # the model whose error is the anomaly score (the AUC below is measured on it)
@@ -476,6 +477,8 @@ def main(argv: list[str] | None = None) -> dict:
     i.add_argument("--model", default="conv-c16")
     i.add_argument("--out", type=Path, required=True, help="PNG file: the latent path above the cross-fade")
     args = p.parse_args(argv)
+    if args.use == "denoise-eval" and args.update_manifest and (problem := dataset_problem(Path(args.data).name)):
+        e.error(problem)  # before the folder is scored, not after
     model = load_pretrained(args.model)
     if args.use == "denoise":
         result = denoise(model, _read(args.image), args.sigma / 255)
@@ -491,7 +494,7 @@ def main(argv: list[str] | None = None) -> dict:
                   "command": "python -m autoencoder uses " + " ".join(argv if argv is not None else [])}
         print(json.dumps(result, indent=2))
         if args.update_manifest:
-            update_model_entry(args.model, {f"denoising_{Path(args.data).name}_sigma{args.sigma:g}": result})
+            update_entry(args.model, lambda e: e.scored(Path(args.data).name, denoising={f"{args.sigma:g}": result}))
         return result
     if args.use == "anomaly":
         calibration = load_calibration(args.model)

@@ -122,7 +122,7 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
             text=[f"C = {r['channels']}" for r in rows],
             hovertemplate="block-PCA %{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
         ))
-    rows = [r for r in kodak.get("codecs", []) if on_rate_ladder(r)]
+    rows = [r for r in kodak.get("codecs", []) if on_rate_ladder(r["prior"])]
     coded = next((name for name, f in MODEL_FAMILIES.items() if f.entropy_coded), None)  # the family of the ladder
     if rows and coded:
         figure.add_trace(go.Scatter(

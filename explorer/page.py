@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 import autoencoder
-from autoencoder.pretrained import checked_entries, weights_dir
+from autoencoder.manifest import checked_entries, weights_dir
 from explorer import report, views
 from explorer.state import pictures_of, prefetch_neighbours, rate_file, ready, shown_analysis
 from explorer.tabs.compare import (

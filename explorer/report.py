@@ -40,9 +40,9 @@ from autoencoder.data import (
     limit_size,
     to_uint8,
 )
-from autoencoder.models import MODEL_FAMILIES, DenseConfig, Family, family_of
+from autoencoder.manifest import ModelEntry, WeightsError, model_entries, weights_dir
+from autoencoder.models import MODEL_FAMILIES, DenseConfig, Family
 from autoencoder.pipeline import TILE, Analysis, crop_to_tiles, score
-from autoencoder.pretrained import WeightsError, model_entries, weights_dir
 
 MAX_SIDE = 1024  # longest side a conv model sees in the app: a CPU laptop answers in about a second
 NOTEBOOK_SIDE = DenseConfig().image_size  # 64: the original notebook's (and the dense models') size
@@ -100,14 +100,14 @@ class ModelCard:
         return f"{self.ratio:.3g}× · {self.latent_text} · {self.nominal_bpp:.3g} bpp at 8 bits"
 
 
-def model_card(entry: Mapping) -> ModelCard:
+def model_card(entry: ModelEntry) -> ModelCard:
     """A checked manifest entry → its card (its family says what its latent looks like)."""
-    latent_text, bpp = family_of(entry).describe(entry)
-    return ModelCard(entry["id"], entry["family"], entry["sha256"], float(entry["ratio"]), bpp, latent_text)
+    latent_text, bpp = entry.kind.describe(entry)
+    return ModelCard(entry.id, entry.family, entry.sha256, float(entry.ratio), bpp, latent_text)
 
 
 def model_cards(folder: Path | None = None, use: str = "compression") -> list[ModelCard]:
-    """Every model in the manifest for `use` (pretrained.USES), in its order (one manifest read)."""
+    """Every model in the manifest for `use` (manifest.USES), in its order (one manifest read)."""
     return [model_card(entry) for entry in model_entries(folder, use)]
 
 

@@ -26,7 +26,7 @@ from autoencoder import aez, baselines, pipeline, rate, uses
 from autoencoder.data import GALLERY as GALLERY_PHOTOS
 from autoencoder.data import center_square, load_gallery_image
 from autoencoder.models import MODEL_FAMILIES
-from autoencoder.pretrained import weights_dir
+from autoencoder.manifest import weights_dir
 from explorer import report, views
 from explorer.results import Background, Lane, Results, nbytes
 

@@ -180,7 +180,7 @@ def many_entries(count: int, configs: int) -> dict:
         channels = 1 + i % configs
         return {"id": f"m{i}", "family": "conv", "config": {"latent_channels": channels, "width": 8, "depth": 1},
                 "file": f"m{i}.safetensors", "sha256": "0" * 64, "ratio": 1.0, "latent_channels": channels,
-                "training": {"note": "x" * 60}}
+                "parameters": 9000 + i, "storage_dtype": "float32", "file_bytes": 40000 + i, "note": "x" * 20}
     return {"models": [entry(i) for i in range(count)]}
 
 

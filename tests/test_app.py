@@ -314,7 +314,7 @@ def test_an_uploaded_aez_file_is_decoded_and_a_broken_one_refused(app, app_weigh
     app.run()
     assert_healthy(app)
     assert "mine.aez, decoded with codec-c4-hp" in main_captions(app)
-    assert model_info("codec-c4-hp")["family"] == "codec"
+    assert model_info("codec-c4-hp").family == "codec"
     app.file_uploader(key="aez_upload").upload("broken.aez", data[:-9], "application/octet-stream")
     app.run()
     assert_healthy(app)

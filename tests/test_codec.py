@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import autoencoder as ae
-from autoencoder import aez, codec, entropy, models, rate, train
+from autoencoder import aez, codec, entropy, manifest, models, rate, train
 from autoencoder.__main__ import main as cli
 from autoencoder.data import to_tensor
 from autoencoder.models import CodecConfig
@@ -709,9 +709,9 @@ def test_compress_refuses_a_model_that_is_not_a_codec(codecs, tmp_path, capsys):
 
 def test_codec_training_is_recorded_like_every_model(codecs):
     info = ae.model_info("codec-hp")
-    assert info["family"] == "codec" and info["prior"] == "hyperprior" and info["lmbda"] == 0.01
-    assert info["training"]["init_from"]["id"] == "conv-c4"
-    history = info["training"]["validation_psnr"]
+    assert info.family == "codec" and info.prior == "hyperprior" and info.lmbda == 0.01
+    assert info.training.init_from.id == "conv-c4"
+    history = info.training.validation_psnr
     assert all(len(point) == 3 for point in history)  # step, PSNR, estimated bpp
     assert json.loads(json.dumps(info)) == info
 
@@ -756,16 +756,15 @@ def test_bench_times_codec_files_beside_jpeg(codecs, tmp_path):
 SHIPPED = REPO / "weights"
 
 
-def shipped_codecs() -> list[dict]:
-    from autoencoder import pretrained
-
-    return [e for e in pretrained.read_manifest(SHIPPED)["models"] if e["family"] == "codec"]
+def shipped_codecs() -> list[manifest.ModelEntry]:
+    return [e for e in manifest.checked_entries(SHIPPED)[0] if e.kind.entropy_coded]
 
 
-@pytest.mark.skipif(not any("kodak_metrics" in e for e in shipped_codecs()), reason="no evaluated codec models shipped")
+@pytest.mark.skipif(not any(e.reference_rate for e in shipped_codecs()), reason="no evaluated codec models shipped")
 def test_shipped_ladder_buys_quality_with_bits():
     """More bits per pixel on Kodak → more PSNR, along the hyperprior ladder (the models the app's slider orders)."""
-    ladder = sorted((e["bpp_kodak"], e["kodak_metrics"]["psnr"]) for e in shipped_codecs() if e["prior"] == "hyperprior")
+    ladder = sorted((e.reference_rate, e.scores_on(manifest.REFERENCE_DATASET).metrics["psnr"])
+                    for e in shipped_codecs() if e.prior == "hyperprior")
     assert len(ladder) >= 5
     assert all(b[1] > a[1] for a, b in zip(ladder, ladder[1:])), ladder
     assert ladder[0][0] <= 0.25 and ladder[-1][0] >= 1.0  # the ladder spans the range the issue asks for
@@ -780,13 +779,13 @@ def test_shipped_codecs_decode_in_a_fresh_process_what_this_one_encoded(tmp_path
     x = to_tensor(load_gallery_image(GALLERY[1].name))
     env = {"AUTOENCODER_WEIGHTS": str(SHIPPED), "PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "PATH": "/usr/bin:/bin"}
     for entry in shipped_codecs():
-        model, sha = codec.load_codec(entry["id"])
-        for step in (1.0, 0.7, 1.6) if entry["prior"] == "hyperprior" else (1.0,):  # continuous rates too
+        model, sha = codec.load_codec(entry.id)
+        for step in (1.0, 0.7, 1.6) if entry.prior == "hyperprior" else (1.0,):  # continuous rates too
             file = tmp_path / f"{entry['id']}-{step}.aez"
-            file.write_bytes(codec.compress(model, x, entry["id"], sha, step=step).data)
+            file.write_bytes(codec.compress(model, x, entry.id, sha, step=step).data)
             decoded = subprocess.run([sys.executable, "-c", "import torch; torch.set_num_threads(1)\n" + DECODE_ELSEWHERE,
                                       str(file)], check=True, env=env, cwd=tmp_path, capture_output=True, text=True)
-            assert decoded.stdout.strip() == symbols_digest(codec.symbols_of(model, x, step)), (entry["id"], step)
+            assert decoded.stdout.strip() == symbols_digest(codec.symbols_of(model, x, step)), (entry.id, step)
 
 
 STAGE_MEMORY = """

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import autoencoder as ae
-from autoencoder import baselines, bench, evaluate, pretrained
+from autoencoder import baselines, bench, evaluate, manifest
 from autoencoder.data import decode_image, list_images, split_train_val
 from conftest import SHARED_DATA, needs_shared, write_images
 
@@ -62,8 +62,8 @@ def test_eval_on_the_images_training_holds_out(use_weights, tmp_path):
     assert results["image_names"] == [f.name for f in split_train_val(list_images(folder), 2)[1]]
     assert results["images"] == 2 and results["held_out"] == 2
     assert "that `train --val-every 2` holds out" in out_md.read_text()
-    stored = pretrained.model_info("conv-c4")
-    assert stored["photos_held_out_metrics"]["images"] == 2 and "photos_metrics" not in stored
+    stored = manifest.model_info("conv-c4")
+    assert stored.scores_on("photos_held_out").metrics["images"] == 2 and "photos" not in stored.scores
 
 
 def test_table_counts_the_images_a_model_loses_to_block_pca(use_weights):
@@ -86,7 +86,7 @@ def test_update_manifest_and_readme_splice(use_weights, eval_folder, tmp_path):
     text = readme.read_text()
     assert "old" not in text and "| conv-c4 | 48× |" in text and text.startswith("intro") and text.endswith("outro\n")
     assert "| conv-c4 | " in text.split("<!-- training:start -->")[1] and "Total training time" in text
-    stored = pretrained.model_info("conv-c4")[f"{eval_folder.name}_metrics"]
+    stored = manifest.model_info("conv-c4").scores_on(eval_folder.name).metrics
     assert stored["images"] == 1 and stored["psnr"] > 5 and "psnr_per_image" not in stored  # the JSON keeps those
 
 
@@ -141,9 +141,9 @@ def test_bench_training_predicts_reproduction_time(tmp_path):
 @needs_shared
 def test_manifest_kodak_numbers_are_reproducible():
     """The Kodak PSNR stored in the manifest is what eval measures now (for the smallest model)."""
-    entries = [e for e in pretrained.read_manifest()["models"] if "kodak_metrics" in e]
+    entries = [e for e in manifest.model_entries() if e.scores_on("kodak").metrics and not e.kind.entropy_coded]
     if not entries:
         pytest.skip("the shipped manifest has no Kodak metrics yet")
     entry = entries[0]
-    results = evaluate.evaluate(str(SHARED_DATA / "kodak"), [entry["id"]], None, qualities=(), progress=False)
-    assert results["models"][0]["psnr"] == pytest.approx(entry["kodak_metrics"]["psnr"], abs=0.01)
+    results = evaluate.evaluate(str(SHARED_DATA / "kodak"), [entry.id], None, qualities=(), progress=False)
+    assert results["models"][0]["psnr"] == pytest.approx(entry.scores_on("kodak").metrics["psnr"], abs=0.01)

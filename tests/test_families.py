@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from autoencoder import models, pipeline, pretrained, train
+from autoencoder import manifest, models, pipeline, pretrained, train
 from autoencoder.models import ConvAutoencoder, ConvConfig, Family
 from conftest import photo
 from explorer import report
@@ -28,9 +28,8 @@ def test_a_new_family_needs_only_its_registry_entry(tmp_path, monkeypatch, image
                 "--model", "depth=1", "--crop", "32", "--steps", "2", "--batch-size", "2", "--val-every", "4",
                 "--data", str(image_folder), "--out", str(out), "--checkpoint", str(tmp_path / "ck.pt"),
                 "--no-progress", "--threads", "1"])
-    entry = pretrained.model_info("toy-c4", out)
-    assert entry["family"] == "toy" and entry["latent_channels"] == 4 and entry["ratio"] == 48
-    assert "lmbda" not in entry and "prior" not in entry  # a codec's fields are the codec family's
+    entry = manifest.model_info("toy-c4", out)
+    assert entry.family == "toy" and entry.size == 4 and entry.ratio == 48
     model = pretrained.load_pretrained("toy-c4", out)
     assert isinstance(model, ToyAutoencoder)
     analysis = pipeline.analyse(model, "toy-c4", photo(48, 64))
@@ -39,15 +38,17 @@ def test_a_new_family_needs_only_its_registry_entry(tmp_path, monkeypatch, image
     card = report.model_card(entry)
     assert card.kind is TOY and card.any_size and card.latent_text == "8×8×4 latent per 64×64 px"
     assert card.slider_label() == "toy-c4 · 48×" and report.family_cards([card], "toy") == [card]
-    listed = json.loads((out / pretrained.MANIFEST_NAME).read_text())["models"]
+    listed = json.loads((out / manifest.MANIFEST_NAME).read_text())["models"]
     assert [e["id"] for e in listed] == ["toy-c4"]
+    assert "lmbda" not in listed[0] and "prior" not in listed[0]  # a codec's fields are the codec family's
 
 
 def test_every_family_describes_its_shipped_models_as_before():
     """The registry's words for each shipped model (the slider's labels) from the manifest alone."""
-    words = {e["id"]: report.model_card(e).latent_text for e in pretrained.model_entries()}
+    words = {e.id: report.model_card(e).latent_text for e in manifest.model_entries()}
     assert words["conv-c16"] == "8×8×16 latent per 64×64 px"
     assert words["dense-d256"] == "256-value code per 64×64 px"
     assert words["codec-c16-hp"].startswith("8×8×16 latent per 64×64 px, entropy-coded (mean–scale hyperprior, λ = ")
-    assert report.model_card(pretrained.model_info("codec-c16-hp")).nominal_bpp == \
-        pretrained.model_info("codec-c16-hp")[models.REFERENCE_RATE]
+    codec = manifest.model_info("codec-c16-hp")
+    assert report.model_card(codec).nominal_bpp == codec.reference_rate == \
+        codec.scores_on(manifest.REFERENCE_DATASET).rate > 0

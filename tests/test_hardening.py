@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import autoencoder as ae
-from autoencoder import pretrained
+from autoencoder import manifest
+from autoencoder.manifest import ModelEntry
 from autoencoder.data import ImageError, decode_image, jpeg_scans
 from explorer import report
 from conftest import REPO
@@ -40,10 +41,10 @@ def test_a_damaged_entry_is_refused_with_its_reason_and_the_other_models_still_l
     case = MANIFEST_CASES[name]
     break_model(folder, "conv-c4", case)
     if case.at_load:
-        assert "conv-c4" in pretrained.list_models(folder)
+        assert "conv-c4" in manifest.list_models(folder)
     else:
-        assert pretrained.list_models(folder) == ["dense-d64"]
-        (reason,) = pretrained.checked_entries(folder)[1]
+        assert manifest.list_models(folder) == ["dense-d64"]
+        (reason,) = manifest.checked_entries(folder)[1]
         assert case.words in reason and "conv-c4" in reason
     with pytest.raises(ae.WeightsError) as refused:
         ae.load_pretrained("conv-c4", folder)
@@ -59,7 +60,7 @@ def test_a_manifest_that_is_not_a_model_list_is_refused_as_a_whole(folder, name)
     text, words = WHOLE_MANIFEST_CASES[name]
     (folder / "manifest.json").write_text(text)
     with pytest.raises(ae.WeightsError) as refused:
-        pretrained.list_models(folder)
+        manifest.list_models(folder)
     assert words in str(refused.value)
 
 
@@ -84,8 +85,8 @@ def test_devices_and_fifos_are_refused_within_a_second(folder, name):
 
 
 def test_config_bounds_admit_every_shipped_model():
-    for entry in pretrained.read_manifest(pretrained.weights_dir())["models"]:
-        pretrained.check_entry(entry)  # raises if a shipped model fell outside the schema
+    for entry in manifest.read_manifest(manifest.weights_dir())["models"]:
+        ModelEntry.from_json(entry)  # raises if a shipped model fell outside the schema
 
 
 # ---------------------------------------------------------------------------------------
@@ -171,7 +172,7 @@ def test_a_page_run_over_10000_manifest_entries_costs_milliseconds(tmp_path):
 
     def page_run():
         start = time.perf_counter()
-        cards, refused = report.model_cards(tmp_path), pretrained.checked_entries(tmp_path)[1]
+        cards, refused = report.model_cards(tmp_path), manifest.checked_entries(tmp_path)[1]
         return time.perf_counter() - start, cards, refused
 
     first, cards, refused = page_run()
@@ -183,14 +184,14 @@ def test_a_page_run_over_10000_manifest_entries_costs_milliseconds(tmp_path):
 
 def test_refusals_past_twenty_are_counted_in_one_line(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"models": [{"id": f"m{i}"} for i in range(50)]}))
-    good, refused = pretrained.checked_entries(tmp_path)
+    good, refused = manifest.checked_entries(tmp_path)
     assert good == [] and len(refused) == 20 and refused[-1] == "and 31 more entries refused"
 
 
 def test_model_info_is_a_copy_of_the_checked_entry(tiny_weights):
-    info = pretrained.model_info("conv-c4", tiny_weights)
-    info["config"]["width"] = 4096
-    assert pretrained.model_info("conv-c4", tiny_weights)["config"]["width"] != 4096
+    info = manifest.model_info("conv-c4", tiny_weights)
+    info.config["width"] = 4096
+    assert manifest.model_info("conv-c4", tiny_weights).config["width"] != 4096
 
 
 # ---------------------------------------------------------------------------------------
@@ -237,19 +238,21 @@ CONFIG_KEYS = ("latent_channels", "width", "depth", "linear_kernel", "refine_wid
 def test_the_manifest_loader_only_ever_refuses_with_a_weights_error(tiny_weights, tmp_path_factory, changes, config,
                                                                     extra_entry):
     folder = tmp_path_factory.mktemp("fuzz")
-    manifest = json.loads((tiny_weights / "manifest.json").read_text())
-    entry = manifest["models"][0]
+    listed = json.loads((tiny_weights / "manifest.json").read_text())
+    entry = listed["models"][0]
     entry.update(changes)
     if isinstance(entry.get("config"), dict):
         entry["config"].update(config)
-    manifest["models"].append(extra_entry)
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    good, refused = pretrained.checked_entries(folder)
-    ids = [e["id"] for e in manifest["models"] if isinstance(e, dict) and isinstance(e.get("id"), str)]
+    listed["models"].append(extra_entry)
+    (folder / "manifest.json").write_text(json.dumps(listed))
+    good, refused = manifest.checked_entries(folder)
+    ids = [e["id"] for e in listed["models"] if isinstance(e, dict) and isinstance(e.get("id"), str)]
     extra_copies = sum(n - 1 for n in Counter(ids).values())  # an id listed n times: one line for all n
-    assert len(good) + len(refused) + extra_copies == len(manifest["models"])
-    for entry in good:  # what is listed is what loads: model_info finds that very entry
-        assert json.dumps(pretrained.model_info(entry["id"], folder), sort_keys=True) == json.dumps(entry, sort_keys=True)
+    assert len(good) + len(refused) + extra_copies == len(listed["models"])
+    written = {e["id"]: e for e in listed["models"] if isinstance(e, dict) and isinstance(e.get("id"), str)}
+    for entry in good:  # what is listed is what loads (model_info finds that very entry) and writes back as it was
+        assert manifest.model_info(entry.id, folder) == entry
+        assert json.dumps(entry.to_json(), sort_keys=True) == json.dumps(written[entry.id], sort_keys=True)
 
 
 _SEEDS = {"png": encoded(Image.fromarray(smooth(24, 32)), "PNG"),

@@ -1,28 +1,34 @@
 """The weights contract: manifest ↔ files ↔ registry, sha256 checks, no pickle."""
 
+import dataclasses
 import shutil
 
 import pytest
 import torch
 
 import autoencoder as ae
-from autoencoder import pretrained, train
-from autoencoder.models import MODEL_FAMILIES, ConvAutoencoder
+from autoencoder import manifest, pretrained, train
+from autoencoder.manifest import ModelEntry
+from autoencoder.models import ConvAutoencoder
 from conftest import REPO
 
-SHIPPED = pretrained.weights_dir()
-REQUIRED = {"id", "family", "config", "ratio", "file", "sha256", "parameters", "training"}
+SHIPPED = manifest.weights_dir()
 
 
-def shipped_entries():
-    return pretrained.read_manifest(SHIPPED)["models"] if (SHIPPED / "manifest.json").exists() else []
+def shipped_entries() -> list[ModelEntry]:
+    """Every entry of the shipped manifest (a refused one fails here, naming why)."""
+    if not (SHIPPED / "manifest.json").exists():
+        return []
+    entries, refused = manifest.checked_entries(SHIPPED)
+    assert refused == []
+    return entries
 
 
 def test_api_on_tiny_weights(use_weights):
     assert ae.list_models() == ["conv-c4", "dense-d64"]  # conv first, then dense
     info = ae.model_info("conv-c4")
-    assert info["family"] == "conv" and info["latent_channels"] == 4 and info["ratio"] == 48
-    assert ae.model_info("dense-d64")["latent_dim"] == 64
+    assert info.family == "conv" and info.size == info.bottleneck == 4 and info.ratio == 48
+    assert ae.model_info("dense-d64").size == 64
     model = ae.load_pretrained("conv-c4")
     assert isinstance(model, ConvAutoencoder) and not model.training
     assert not any(p.requires_grad for p in model.parameters())
@@ -33,10 +39,9 @@ def test_api_on_tiny_weights(use_weights):
 
 
 def test_training_record_is_complete(use_weights):
-    record = ae.model_info("conv-c4")["training"]
-    for key in ("command", "data", "steps", "wall_time_s", "device", "torch_version", "validation_psnr"):
-        assert key in record
-    assert record["steps"] == 2 and record["command"].startswith("python -m autoencoder train")
+    record = ae.model_info("conv-c4").training
+    assert record.steps == 2 and record.command.startswith("python -m autoencoder train") and record.other == {}
+    assert record.validation_psnr[0][0] == 0 and record.wall_time_s >= 0 and record.torch_version == torch.__version__
 
 
 def test_changed_file_is_refused(tiny_weights, tmp_path):
@@ -54,7 +59,8 @@ def test_corrupt_file_with_matching_hash_is_refused_cleanly(tiny_weights, tmp_pa
     folder = tmp_path / "w"
     shutil.copytree(tiny_weights, folder)
     (folder / "conv-c4.safetensors").write_bytes(b"\x00garbage")
-    pretrained.update_model_entry("conv-c4", {"sha256": pretrained.sha256_of(folder / "conv-c4.safetensors")}, folder)
+    sha256 = pretrained.sha256_of(folder / "conv-c4.safetensors")
+    manifest.update_entry("conv-c4", lambda e: dataclasses.replace(e, sha256=sha256), folder)
     with pytest.raises(ae.WeightsError, match="cannot read weights"):
         ae.load_pretrained("conv-c4", folder)
 
@@ -86,39 +92,36 @@ def test_loading_never_unpickles_and_a_pickle_file_is_refused(tiny_weights, tmp_
     shutil.copytree(tiny_weights, folder)
     path = folder / "conv-c4.safetensors"
     torch.save(model.state_dict(), path)  # a pickle (torch's zip format) under the right name and a matching sha256
-    pretrained.update_model_entry("conv-c4", {"sha256": pretrained.sha256_of(path)}, folder)
+    manifest.update_entry("conv-c4", lambda e: dataclasses.replace(e, sha256=pretrained.sha256_of(path)), folder)
     with pytest.raises(ae.WeightsError, match="cannot read weights"):
         ae.load_pretrained("conv-c4", folder)
 
 
 @pytest.mark.skipif(not shipped_entries(), reason="no shipped weights/manifest.json in this checkout")
 def test_shipped_manifest_integrity():
-    entries = shipped_entries()
-    ids = [e["id"] for e in entries]
-    assert len(ids) == len(set(ids))
+    entries = shipped_entries()  # ids are unique: a repeated one is refused
     for entry in entries:
-        assert REQUIRED <= set(entry), entry["id"]
-        assert entry["family"] in MODEL_FAMILIES  # every class the manifest names is registered
-        path = SHIPPED / entry["file"]
-        assert path.exists() and pretrained.sha256_of(path) == entry["sha256"], entry["id"]
-        assert path.stat().st_size <= 25_000_000, f"{entry['id']} is over the 25 MB budget"
-        model = ae.load_pretrained(entry["id"])
-        assert sum(p.numel() for p in model.parameters()) == entry["parameters"]
-        assert entry["ratio"] == pytest.approx(ae.models.values_ratio(model))
-    pca = pretrained.read_manifest(SHIPPED).get("block_pca")
+        assert entry.parameters is not None and entry.training is not None, entry.id
+        path = SHIPPED / entry.file
+        assert path.exists() and pretrained.sha256_of(path) == entry.sha256, entry.id
+        assert path.stat().st_size <= 25_000_000, f"{entry.id} is over the 25 MB budget"
+        model = ae.load_pretrained(entry.id)
+        assert sum(p.numel() for p in model.parameters()) == entry.parameters
+        assert entry.ratio == pytest.approx(ae.models.values_ratio(model))
+    pca = manifest.read_manifest(SHIPPED).get("block_pca")
     assert pca and pretrained.sha256_of(SHIPPED / pca["file"]) == pca["sha256"]
 
 
 @pytest.mark.skipif(not shipped_entries(), reason="no shipped weights/manifest.json in this checkout")
 def test_every_shipped_model_was_trained_by_its_config():
     """configs/<id>.json reproduces weights/<id>.safetensors: the manifest records those very options."""
-    recorded = {e["id"]: e["training"] for e in shipped_entries()}
+    recorded = {e.id: e.training for e in shipped_entries()}
     configs = sorted((REPO / "configs").glob("*.json"))
     assert {c.stem for c in configs} == set(recorded)
     for path in configs:
         options = train.config_options(path)
-        ran = dict(recorded[path.stem]["options"])
-        assert f"--config configs/{path.name}" in recorded[path.stem]["command"]
+        ran = dict(recorded[path.stem].options)
+        assert f"--config configs/{path.name}" in recorded[path.stem].command
         for key in options.keys() - ran.keys():  # options added since, left at defaults that do what was done then
             assert options.pop(key) == train.DEFAULTS[key], (path.name, key)
         if options["precision"] == "auto":  # resolved per machine; the record says which it became
@@ -130,7 +133,7 @@ def test_every_shipped_model_was_trained_by_its_config():
 def _add_entries(folder, worker, count, start):
     start.wait()  # all workers begin together, so their read-change-write cycles overlap
     for i in range(count):
-        pretrained.update_model_entry(f"m{worker}-{i}", {"family": "conv", "ratio": 1.0}, folder)
+        manifest.write_entry(ModelEntry(f"m{worker}-{i}", "conv", {}, "m.safetensors", "0" * 64, 1.0), folder)
 
 
 def test_side_by_side_trainings_never_lose_manifest_entries(tmp_path):
@@ -145,21 +148,21 @@ def test_side_by_side_trainings_never_lose_manifest_entries(tmp_path):
     for p in workers:
         p.join(120)
     assert [p.exitcode for p in workers] == [0, 0, 0]
-    ids = [m["id"] for m in pretrained.read_manifest(tmp_path)["models"]]  # bare entries: not loadable models
+    ids = manifest.list_models(tmp_path)
     assert len(ids) == len(set(ids)) == 300
 
 
 def test_a_config_no_model_can_be_built_from_is_refused_not_raised(tiny_weights):
     """Each field in its range, the combination impossible (a dense side that is no whole number
     of patches): building the model raised ValueError past checked_entries, ending the page."""
-    entry = pretrained.model_info("dense-d64", tiny_weights)
+    entry = manifest.model_info("dense-d64", tiny_weights).to_json()
     entry["config"]["image_size"] = 12
     with pytest.raises(ae.WeightsError, match="builds no model"):
-        pretrained.check_entry(entry)
+        ModelEntry.from_json(entry)
 
 
 def test_every_loaded_model_passes_the_finite_output_probe(tiny_weights):
-    for model_id in pretrained.list_models(tiny_weights):
+    for model_id in manifest.list_models(tiny_weights):
         model = ae.load_pretrained(model_id, tiny_weights)
         assert pretrained.probe_is_finite(model)
         with torch.no_grad():

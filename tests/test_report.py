@@ -19,6 +19,7 @@ from autoencoder import pipeline
 from explorer import figures, report
 from autoencoder.baselines import pillow_roundtrip
 from autoencoder.data import decode_image, to_uint8
+from autoencoder.manifest import REFERENCE_DATASET, ModelEntry
 from autoencoder.models import build_model
 from conftest import numpy_psnr, photo
 
@@ -38,25 +39,28 @@ def dense_model():
 # ---------------------------------------------------------------------------------------
 # Slider labels
 
-@pytest.mark.parametrize("entry, ratio, bpp, latent", [
-    ({"id": "conv-c16", "family": "conv", "latent_channels": 16, "ratio": 12.0}, "12×", "2 bpp", "8×8×16 latent"),
-    ({"id": "conv-c4", "family": "conv", "latent_channels": 4, "ratio": 48.0}, "48×", "0.5 bpp", "8×8×4 latent"),
-    ({"id": "conv-c64", "family": "conv", "latent_channels": 64, "ratio": 3.0}, "3×", "8 bpp", "8×8×64 latent"),
-    ({"id": "dense-d256", "family": "dense", "latent_dim": 256, "ratio": 48.0}, "48×", "0.5 bpp", "256-value code"),
-    ({"id": "dense-d2048", "family": "dense", "latent_dim": 2048, "ratio": 6.0}, "6×", "4 bpp", "2048-value code"),
+def entry(model_id: str, family: str, size: int, ratio: float, **fields) -> ModelEntry:
+    """A manifest entry with what a card reads (its file and sha256: placeholders a card never shows)."""
+    return ModelEntry(model_id, family, {}, f"{model_id}.safetensors", "0" * 64, ratio, size, **fields)
+
+
+@pytest.mark.parametrize("model, ratio, bpp, latent", [
+    (entry("conv-c16", "conv", 16, 12.0), "12×", "2 bpp", "8×8×16 latent"),
+    (entry("conv-c4", "conv", 4, 48.0), "48×", "0.5 bpp", "8×8×4 latent"),
+    (entry("conv-c64", "conv", 64, 3.0), "3×", "8 bpp", "8×8×64 latent"),
+    (entry("dense-d256", "dense", 256, 48.0), "48×", "0.5 bpp", "256-value code"),
+    (entry("dense-d2048", "dense", 2048, 6.0), "6×", "4 bpp", "2048-value code"),
 ])
-def test_model_label_states_the_real_ratio_latent_and_bpp(entry, ratio, bpp, latent):
-    card = report.model_card({**entry, "sha256": "0" * 64, "config": {}})
+def test_model_label_states_the_real_ratio_latent_and_bpp(model, ratio, bpp, latent):
+    card = report.model_card(model)
     assert card.label.startswith(f"{ratio} · {latent}")
     assert f"· {bpp} at 8 bits" in card.label
-    assert card.any_size == (entry["family"] == "conv")
+    assert card.any_size == (model.family == "conv")
 
 
 def test_family_cards_run_from_wide_to_narrow_and_default_is_the_middle():
-    cards = [report.model_card({"id": f"conv-c{c}", "family": "conv", "latent_channels": c, "ratio": 192 / c,
-                                 "sha256": ""}) for c in (64, 4, 16)]
-    cards.append(report.model_card({"id": "dense-d256", "family": "dense", "latent_dim": 256, "ratio": 48.0,
-                                     "sha256": ""}))
+    cards = [report.model_card(entry(f"conv-c{c}", "conv", c, 192 / c)) for c in (64, 4, 16)]
+    cards.append(report.model_card(entry("dense-d256", "dense", 256, 48.0)))
     conv = report.family_cards(cards, "conv")
     assert [c.id for c in conv] == ["conv-c64", "conv-c16", "conv-c4"]
     assert report.default_card(conv).id == "conv-c16"
@@ -64,15 +68,14 @@ def test_family_cards_run_from_wide_to_narrow_and_default_is_the_middle():
 
 
 def test_codec_slider_labels_use_this_image_s_bits_per_pixel_once_known():
-    card = report.model_card({"id": "codec-c16-hp", "family": "codec", "latent_channels": 16, "ratio": 12.0,
-                              "prior": "hyperprior", "lmbda": 0.003, "bpp_kodak": 0.3211, "sha256": ""})
+    card = report.model_card(entry("codec-c16-hp", "codec", 16, 12.0, prior="hyperprior", lmbda=0.003)
+                             .scored(REFERENCE_DATASET, rate=0.3211))
     assert card.slider_label() == card.short_label == "codec-c16-hp · ~0.32 bpp"  # the Kodak mean, marked
     assert card.slider_label(0.2401) == "codec-c16-hp · 0.240 bpp"  # measured on this image
     assert "(mean–scale hyperprior, λ = 0.003)" in card.label and "hyperprior prior" not in card.label
-    factorized = report.model_card({"id": "codec-c32-fp", "family": "codec", "latent_channels": 32, "ratio": 6.0,
-                                    "prior": "factorized", "lmbda": 0.013, "sha256": ""})
+    factorized = report.model_card(entry("codec-c32-fp", "codec", 32, 6.0, prior="factorized", lmbda=0.013))
     assert "(factorized prior, λ = 0.013)" in factorized.label
-    conv = report.model_card({"id": "conv-c16", "family": "conv", "latent_channels": 16, "ratio": 12.0, "sha256": ""})
+    conv = report.model_card(entry("conv-c16", "conv", 16, 12.0))
     assert conv.slider_label(1.9) == "conv-c16 · 12×"  # conv ratios are the model's own
 
 

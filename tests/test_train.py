@@ -7,7 +7,8 @@ import sys
 import pytest
 import torch
 
-from autoencoder import hardware, pretrained, train
+from autoencoder import hardware, manifest, pretrained, train
+from autoencoder.manifest import StartingPoint
 from conftest import REPO
 
 
@@ -19,10 +20,10 @@ def base_args(folder, out, steps):
 
 def test_two_steps_write_weights_manifest_and_checkpoint(image_folder, tmp_path):
     entry = train.main(base_args(image_folder, tmp_path, 2))
-    assert entry["training"]["steps"] == 2 and entry["training"]["images_seen"] == 4
+    assert entry.training.steps == 2 and entry.training.images_seen == 4
     assert (tmp_path / "conv-c4.safetensors").exists() and (tmp_path / "ck.pt").exists()
-    assert pretrained.sha256_of(tmp_path / "conv-c4.safetensors") == entry["sha256"]
-    history = entry["training"]["validation_psnr"]
+    assert pretrained.sha256_of(tmp_path / "conv-c4.safetensors") == entry.sha256
+    history = entry.training.validation_psnr
     assert history[0][0] == 0 and history[-1][0] == 2  # start (block-PCA) and end
 
 
@@ -36,8 +37,8 @@ def test_without_out_a_run_writes_beside_its_checkpoint_and_leaves_the_weights_f
     entry = train.main(["--id", "mine", "--init-from", "conv-c4", "--data", str(image_folder), "--crop", "32",
                         "--batch-size", "2", "--steps", "1", "--val-every", "4", "--checkpoint", str(tmp_path / "ck.pt"),
                         "--no-progress", "--threads", "1"])  # reads the shipped model, writes runs/mine/
-    assert pretrained.model_info("mine", tmp_path / "runs" / "mine") == entry
-    assert entry["training"]["init_from"]["id"] == "conv-c4"
+    assert manifest.model_info("mine", tmp_path / "runs" / "mine") == entry
+    assert entry.training.init_from.id == "conv-c4"
     assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before  # not a byte changed
 
 
@@ -47,26 +48,26 @@ def test_resume_continues_from_the_checkpoint(image_folder, tmp_path):
     entry = train.main(base_args(image_folder, tmp_path, 4) + ["--resume"])
     second = torch.load(tmp_path / "ck.pt", weights_only=True)
     assert first["step"] == 2 and second["step"] == 4
-    assert [s for s, _ in entry["training"]["validation_psnr"]] == [0, 2, 4]
+    assert [s for s, _ in entry.training.validation_psnr] == [0, 2, 4]
     assert not torch.equal(first["model"]["decoder_linear.weight"], second["model"]["decoder_linear.weight"])
 
 
 def test_fine_tune_starts_from_the_given_weights_and_records_where_they_came_from(image_folder, tmp_path):
     base = train.main(base_args(image_folder, tmp_path, 2))
-    pretrained.update_model_entry("conv-c4", {"kodak_metrics": {"psnr": 99.0}}, tmp_path)
+    manifest.update_entry("conv-c4", lambda e: e.scored("kodak", metrics={"psnr": 99.0}), tmp_path)
     common = ["--data", str(image_folder), "--crop", "32", "--batch-size", "2", "--steps", "2", "--val-every", "4",
               "--out", str(tmp_path), "--no-progress", "--threads", "1", "--init-from", "conv-c4"]
     tuned = train.main(["--id", "conv-c4-tuned", "--checkpoint", str(tmp_path / "ck2.pt"), *common])
-    assert tuned["family"] == "conv" and tuned["config"] == base["config"]
-    (_, pca_start), (_, base_end) = base["training"]["validation_psnr"][0], base["training"]["validation_psnr"][-1]
+    assert tuned.family == "conv" and tuned.config == base.config
+    (_, pca_start), (_, base_end) = base.training.validation_psnr[0], base.training.validation_psnr[-1]
     assert pca_start != base_end
-    assert tuned["training"]["validation_psnr"][0] == [0, base_end]  # it starts where the base ended, not at block-PCA
-    assert tuned["training"]["init_from"] == {"id": "conv-c4", "sha256": base["sha256"], "training": base["training"]}
-    assert tuned["sha256"] != base["sha256"]
+    assert tuned.training.validation_psnr[0] == [0, base_end]  # it starts where the base ended, not at block-PCA
+    assert tuned.training.init_from == StartingPoint("conv-c4", base.sha256, base.training)
+    assert tuned.sha256 != base.sha256
     # Fine-tuning in place (same id) replaces the entry: scores of the old weights must not stay on the new ones.
     again = train.main(["--id", "conv-c4", "--checkpoint", str(tmp_path / "ck3.pt"), *common])
-    assert "kodak_metrics" not in again and pretrained.model_info("conv-c4", tmp_path) == again
-    assert again["training"]["init_from"]["sha256"] == base["sha256"]
+    assert again.scores == {} and manifest.model_info("conv-c4", tmp_path) == again
+    assert again.training.init_from.sha256 == base.sha256
 
 
 def test_fine_tune_refuses_another_architecture_or_an_unknown_model(image_folder, tmp_path):
@@ -80,9 +81,9 @@ def test_fine_tune_refuses_another_architecture_or_an_unknown_model(image_folder
 def test_bfloat16_training_runs_and_is_recorded(image_folder, tmp_path):
     entry = train.main(base_args(image_folder, tmp_path, 2) + ["--precision", "bfloat16", "--model", "linear_kernel=3",
                                                                "--model", "refine_width=4", "--model", "refine_depth=1"])
-    assert entry["training"]["options"]["precision"] == "bfloat16"
-    assert entry["config"]["linear_kernel"] == 3 and entry["config"]["refine_width"] == 4
-    assert all(math.isfinite(p) for _, p in entry["training"]["validation_psnr"])
+    assert entry.training.options["precision"] == "bfloat16"
+    assert entry.config["linear_kernel"] == 3 and entry.config["refine_width"] == 4
+    assert all(math.isfinite(p) for _, p in entry.training.validation_psnr)
 
 
 @pytest.fixture
@@ -107,8 +108,8 @@ def test_auto_precision_is_bfloat16_only_on_hardware_built_for_it(cpu_without_am
 
 def test_auto_precision_records_what_ran_and_on_which_cpu(image_folder, tmp_path, cpu_without_amx):
     entry = train.main(base_args(image_folder, tmp_path, 2) + ["--precision", "auto"])
-    assert entry["training"]["options"]["precision"] == "float32"
-    assert entry["training"]["device"] == "cpu (Test CPU @ 2.50GHz, 1 thread)"
+    assert entry.training.options["precision"] == "float32"
+    assert entry.training.device == "cpu (Test CPU @ 2.50GHz, 1 thread)"
 
 
 def test_resume_without_checkpoint_says_so(image_folder, tmp_path):
@@ -122,8 +123,8 @@ def test_config_file_and_flag_override(image_folder, tmp_path):
                                   "batch_size": 1, "model": {"latent_channels": 2, "width": 4, "depth": 0}}))
     entry = train.main(["--config", str(config), "--steps", "2", "--out", str(tmp_path), "--no-progress",
                         "--checkpoint", str(tmp_path / "ck.pt"), "--val-every", "0", "--scales", "1", "0.5"])
-    assert entry["id"] == "from-config" and entry["training"]["steps"] == 2 and entry["latent_channels"] == 2
-    assert entry["training"]["options"]["scales"] == [1.0, 0.5]
+    assert entry.id == "from-config" and entry.training.steps == 2 and entry.size == 2
+    assert entry.training.options["scales"] == [1.0, 0.5]
     config.write_text(json.dumps({"stepz": 3}))
     with pytest.raises(SystemExit, match="unknown options"):
         train.main(["--config", str(config)])
@@ -134,12 +135,12 @@ def test_dense_fp16_storage_records_its_cost(image_folder, tmp_path):
                         "--data", str(image_folder), "--crop", "64", "--steps", "2", "--batch-size", "2",
                         "--val-every", "4", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "ck.pt"),
                         "--no-progress", "--config", str(_write(tmp_path / "f.json", {"storage_dtype": "float16"}))])
-    assert entry["storage_dtype"] == "float16"
-    assert "validation_psnr_as_stored" in entry["training"]
+    assert entry.storage_dtype == "float16"
+    assert 5 < entry.training.validation_psnr_as_stored < 60
     # Two bytes per parameter, plus the buffers (PCA mean, latent scales) and the safetensors
     # header (tensor names, shapes, the config): well under float32's four bytes per parameter.
-    params = entry["parameters"]
-    assert 2 * params <= entry["file_bytes"] <= 2 * params + 8192 < 4 * params
+    params = entry.parameters
+    assert 2 * params <= entry.file_bytes <= 2 * params + 8192 < 4 * params
 
 
 def _write(path, obj):
@@ -154,8 +155,8 @@ def test_two_process_gloo_ddp_smoke(image_folder, tmp_path):
            "-m", "autoencoder", "train", *base_args(image_folder, tmp_path, 2), "--device", "cpu"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
-    entry = pretrained.model_info("conv-c4", tmp_path)
-    assert entry["training"]["processes"] == 2 and entry["training"]["images_seen"] == 8
+    entry = manifest.model_info("conv-c4", tmp_path)
+    assert entry.training.processes == 2 and entry.training.images_seen == 8
     # A codec fine-tune too (its rate term through the DDP-wrapped forward: tests/test_train_ddp.py).
     codec = ["--id", "codec-c4", "--family", "codec", "--init-from", "conv-c4", "--lmbda", "0.01", "--model",
              "hyper_channels=4", "--model", "hyper_width=8", "--data", str(image_folder), "--crop", "32", "--batch-size",
@@ -164,8 +165,8 @@ def test_two_process_gloo_ddp_smoke(image_folder, tmp_path):
     result = subprocess.run([*cmd[:cmd.index("train") + 1], *codec], env=env, capture_output=True, text=True,
                             timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
-    entry = pretrained.model_info("codec-c4", tmp_path)
-    assert entry["family"] == "codec" and entry["training"]["processes"] == 2 and entry["training"]["images_seen"] == 8
+    entry = manifest.model_info("codec-c4", tmp_path)
+    assert entry.family == "codec" and entry.training.processes == 2 and entry.training.images_seen == 8
 
 
 def test_training_leaves_the_process_settings_as_it_found_them(image_folder, tmp_path):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import autoencoder as ae
-from autoencoder import pretrained, train, uses
+from autoencoder import manifest, pretrained, train, uses
 from autoencoder.data import GALLERY, decode_image, load_gallery_image, to_tensor, to_uint8
 from autoencoder.models import build_model
 from autoencoder.pca import BlockPCA
@@ -264,11 +264,11 @@ def test_training_a_denoiser_records_its_use_and_stays_off_the_slider(image_fold
                 "--checkpoint", str(tmp_path / "a.pt"), *common])
     entry = train.main(["--id", "denoise-c4", "--init-from", "conv-c4", "--noise-sigma", "0.2",
                         "--checkpoint", str(tmp_path / "b.pt"), *common])
-    assert entry["use"] == "denoising" and entry["noise_sigma"] == 0.2
-    base = pretrained.model_info("conv-c4", tmp_path)["training"]["validation_psnr"][-1][1]
-    assert entry["training"]["validation_psnr"][0][1] < base  # validated on noisy inputs: harder
-    assert pretrained.list_models(tmp_path) == ["conv-c4"]
-    assert pretrained.list_models(tmp_path, use="denoising") == ["denoise-c4"]
+    assert entry.use == "denoising" and entry.noise_sigma == 0.2
+    base = manifest.model_info("conv-c4", tmp_path).training.validation_psnr[-1][1]
+    assert entry.training.validation_psnr[0][1] < base  # validated on noisy inputs: harder
+    assert manifest.list_models(tmp_path) == ["conv-c4"]
+    assert manifest.list_models(tmp_path, use="denoising") == ["denoise-c4"]
     with pytest.raises(SystemExit, match="conv denoiser"):
         train.main(["--id", "d", "--family", "dense", "--noise-sigma", "0.1", "--checkpoint", str(tmp_path / "c.pt"),
                     *common])
@@ -282,8 +282,8 @@ def test_training_a_denoiser_records_its_use_and_stays_off_the_slider(image_fold
 def test_the_manifest_schema_checks_uses(change, problem):
     entry = {"id": "m", "family": "conv", "config": {"latent_channels": 4, "width": 8, "depth": 1}, "file": "m.safetensors",
              "sha256": "0" * 64, "ratio": 48.0, **change}
-    with pytest.raises(pretrained.WeightsError, match=problem):
-        pretrained.check_entry(entry)
+    with pytest.raises(manifest.WeightsError, match=problem):
+        manifest.ModelEntry.from_json(entry)
 
 
 def test_cli_runs_each_use(tiny_weights, tmp_path, monkeypatch):
@@ -303,7 +303,7 @@ def test_cli_runs_each_use(tiny_weights, tmp_path, monkeypatch):
     means = uses.main(["denoise-eval", "--data", str(folder), "--sigma", "20", "--model", "conv-c4", "--update-manifest"])
     each = [uses.denoise(ae.load_pretrained("conv-c4"), photo(64, 64, s), 20 / 255, seed=i).psnr for i, s in enumerate((3, 4))]
     assert means["images"] == 2 and means["psnr_noisy"] == pytest.approx(np.mean([e["noisy"] for e in each]), abs=1e-3)
-    assert pretrained.model_info("conv-c4")["denoising_clean_sigma20"]["psnr_classical"] == means["psnr_classical"]
+    assert manifest.model_info("conv-c4").scores_on("clean").denoising["20"]["psnr_classical"] == means["psnr_classical"]
     found = uses.main(["anomaly", str(a), "--defect", "text", "--model", "conv-c4", "--out", str(tmp_path / "x")])
     assert Image.open(tmp_path / "x" / "a_map.png").size == (100, 80) and found["verdict"] is None  # not calibrated
     uses.main(["interpolate", str(a), str(b), "--steps", "4", "--side", "48", "--model", "conv-c4",

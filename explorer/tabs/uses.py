@@ -8,7 +8,7 @@ import streamlit as st
 
 from autoencoder import uses
 from autoencoder.data import GALLERY, limit_size
-from autoencoder.pretrained import model_info, weights_dir
+from autoencoder.manifest import model_info, weights_dir
 from explorer import report, views
 from explorer.state import (
     ModelRef,
@@ -29,7 +29,7 @@ def show_denoising(image: np.ndarray) -> None:
         st.info(f"No denoising model in {weights_dir()} (the shipped one is {uses.DENOISER}).", icon=":material/info:")
         return
     card = denoisers[0]
-    trained_up_to = model_info(card.id)["noise_sigma"] * 255
+    trained_up_to = model_info(card.id).noise_sigma * 255
     sigma = st.slider("Noise σ (of 255)", 5, 50, 25, step=5, key="noise_sigma",
                       help="Gaussian noise added to every pixel value, then stored as 8 bits like a photo. "
                            f"{card.id} was trained on σ up to {trained_up_to:.0f}.")
