@@ -25,8 +25,8 @@ import autoencoder
 from autoencoder import aez, baselines, pipeline, rate, uses
 from autoencoder.data import GALLERY as GALLERY_PHOTOS
 from autoencoder.data import center_square, load_gallery_image
-from autoencoder.models import MODEL_FAMILIES
 from autoencoder.manifest import weights_dir
+from autoencoder.models import MODEL_FAMILIES
 from explorer import report, views
 from explorer.results import Background, Lane, Results, nbytes
 
