@@ -494,7 +494,7 @@ def main(argv: list[str] | None = None) -> dict:
                   "command": "python -m autoencoder uses " + " ".join(argv if argv is not None else [])}
         print(json.dumps(result, indent=2))
         if args.update_manifest:
-            update_entry(args.model, lambda e: e.scored(Path(args.data).name, denoising={f"{args.sigma:g}": result}))
+            update_entry(args.model, lambda entry: entry.scored(Path(args.data).name, denoising={f"{args.sigma:g}": result}))
         return result
     if args.use == "anomaly":
         calibration = load_calibration(args.model)
