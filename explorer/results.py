@@ -313,8 +313,12 @@ class Results:
                     except LaneClosed:
                         del self._pending[key]
                         raise
-            elif lane and not background:
-                self.lane._promote(job, session)
+            elif not background and not job.started and job.kind in (GUESS, BACKGROUND):
+                if lane:
+                    self.lane._promote(job, session)
+                else:  # the lane holds this run back while a script run (this caller's) is busy: run it here
+                    self.lane._withdraw(job)
+                    job.kind, job.started, mine = HERE, True, True
             job.waiters += 1
         if mine:
             self._run(job)

@@ -272,6 +272,23 @@ def test_background_work_yields_to_script_runs_and_to_visitors():
     assert log == ["visitor", 0, 1, 2] and work.done == 3 and not work.full
 
 
+def test_a_script_run_that_needs_a_queued_background_run_computes_it_itself():
+    """The page asks (in its own thread, no lane) for a value the gallery work has queued: the
+    lane holds that run back while the page's script run is busy, so waiting for it would never end."""
+    lane = Lane()
+    store, log = Results(100, lane=lane), []
+    with lane.foreground():
+        work = Background(tasks(store, 3, log)).start()
+        until(lambda: lane._background)
+        queued = lane._background[0].key
+        asked = threading.Thread(target=lambda: log.append(("page", store.get(queued, lambda: "unused"))))
+        asked.start()
+        asked.join(5)
+        assert not asked.is_alive(), "the script run waited for a run the lane holds back"
+        assert log[:2] == [0, ("page", bytes(1000))]  # the queued run's own computation ran, once, in the page's thread
+    assert work.finished.wait(10) and work.done == 3 and log[2:] == [1, 2]
+
+
 def test_background_work_stops_cleanly_while_waiting_and_while_running():
     lane = Lane()
     store, log = Results(100, lane=lane), []
