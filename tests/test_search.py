@@ -9,14 +9,14 @@ import sys
 
 import pytest
 import torch
+from conftest import REPO, photo
 from PIL import Image
+from test_codec import DECODE_ELSEWHERE, codec_weights, codecs, symbols_digest  # noqa: F401 (fixtures: tiny codecs)
 
 from autoencoder import codec, metrics, rate, search
 from autoencoder.__main__ import main as cli
 from autoencoder.data import GALLERY, load_gallery_image, to_tensor, to_uint8
 from autoencoder.pretrained import load_pretrained, model_info
-from conftest import REPO, photo
-from test_codec import DECODE_ELSEWHERE, codec_weights, codecs, symbols_digest  # noqa: F401 (fixtures: tiny codecs)
 
 FEW = search.Schedule(steps=30)  # the max schedule's shape, fewer steps: a test of seconds
 
