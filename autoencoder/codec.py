@@ -179,10 +179,14 @@ class Encoding:
         enc = Encoding(model, x, "codec-c16-hp", sha256)   # x: RGB (1, 3, H, W) in [0, 1]
         len(enc.file(1.3))      # the .aez file at step 1.3: its bytes, without decoding it
         enc.compressed(1.3)     # the file and what it decodes to (what compress returns)
+
+    latent: the latent u (C, h, w) to code instead of the encoder's (search.py finds one);
+    the file codes it exactly as it would the encoder's, for the same decoder.
     """
 
     @torch.no_grad()
-    def __init__(self, model: CodecAutoencoder, x: torch.Tensor, model_id: str = "", weights_sha256: str = ""):
+    def __init__(self, model: CodecAutoencoder, x: torch.Tensor, model_id: str = "", weights_sha256: str = "",
+                 latent: torch.Tensor | None = None):
         if not isinstance(model, CodecAutoencoder):
             raise TypeError(f"{model_id} is a {model.family} model; only codec models write files")
         self.height, self.width = x.shape[-2:]
@@ -190,7 +194,11 @@ class Encoding:
             raise ValueError(f"the image is {self.width}×{self.height} = {self.height * self.width:,} pixels; the codec "
                              f"takes at most {aez.MAX_CODEC_PIXELS:,}: downscale it first")
         self.model, self.model_id, self.weights_sha256 = model, model_id, weights_sha256
-        self.u = model.encode(pad_to_multiple(x, model.downsampling_factor)).float()[0]  # (C, h, w)
+        if latent is None:
+            latent = model.encode(pad_to_multiple(x, model.downsampling_factor))[0]
+        elif tuple(latent.shape) != model.latent_shape(self.height, self.width):
+            raise ValueError(f"the latent is {tuple(latent.shape)}; this image's is {model.latent_shape(self.height, self.width)}")
+        self.u = latent.float()  # (C, h, w)
         self.side = model.side_information(self.u)  # what the prior codes at every step (a hyperprior's z and its stream)
 
     def symbols(self, step: float = 1.0) -> Symbols:

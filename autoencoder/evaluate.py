@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import baselines, metrics
+from . import baselines, metrics, search
 from .baselines import ALL_CODECS, describe, pillow_roundtrip
 from .codec import decompress
-from .data import decode_image, list_images, split_train_val, to_uint8
+from .data import decode_image, list_images, split_train_val, to_tensor, to_uint8
 from .manifest import ModelEntry, checked_entries, dataset_problem, list_models, model_info, update_entry, weights_dir
 from .models import family_of, on_rate_ladder, prior_words, values_ratio
 from .pca import PCA_FILE, BlockPCA
@@ -58,16 +58,17 @@ def per_image(rows: list[dict], key: str = "psnr") -> list[float]:
     return [round(float(r[key]), 3) for r in rows]
 
 
-def codec_row(model, model_id: str, sha256: str, image: np.ndarray) -> dict:
-    """Compress to an .aez file (pipeline.analyse) and decode that file as a receiver would:
-    scores of the decoded image, bpp of the file, the likelihood estimate, seconds each way."""
+def codec_row(model, model_id: str, sha256: str, image: np.ndarray, lmbda: float, effort: str = "default") -> dict:
+    """Compress to an .aez file at `effort` (search.EFFORTS; lmbda: the model's own) and decode
+    that file as a receiver would: scores of the decoded image, bpp of the file, the likelihood
+    estimate, seconds each way."""
     started = time.perf_counter()
-    analysis = analyse(model, model_id, image, full_scores=False)  # the decoded file is what gets scored, below
+    result = search.encoding(model, to_tensor(image), model_id, sha256, lmbda, effort=effort).compressed()
     encoded = time.perf_counter()
-    decoded = to_uint8(decompress(analysis.file, load=lambda _: (model, sha256)).image)
+    decoded = to_uint8(decompress(result.data, load=lambda _: (model, sha256)).image)
     decode_s = time.perf_counter() - encoded
     pixels = image.shape[0] * image.shape[1]
-    return {**score(image, decoded), "bpp": analysis.bits_per_pixel, "bpp_estimated": analysis.estimated_bits / pixels,
+    return {**score(image, decoded), "bpp": 8 * len(result.data) / pixels, "bpp_estimated": result.estimated_bits / pixels,
             "encode_s": encoded - started, "decode_s": decode_s}
 
 
@@ -101,11 +102,12 @@ def baseline_ladders(codecs=None, qualities=None) -> tuple[dict[str, tuple[int, 
 
 def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: int | None = None,
              qualities=None, progress: bool = True, refine_steps: int = 0, held_out: int = 0,
-             pillow_codecs=None) -> dict:
+             pillow_codecs=None, effort: str = "default") -> dict:
     """Score every model and baseline on the images of `data`; with `held_out` = N, only on
     the images `train --val-every N` holds out of that folder (a training folder's validation
     images: the models' own kind of photo, never trained on). `pillow_codecs` (default: all) run at
-    their own quality ladders, or all at `qualities` where given (empty: no codecs)."""
+    their own quality ladders, or all at `qualities` where given (empty: no codecs). Codec
+    models encode at `effort` (search.EFFORTS)."""
     files = list_images(data)
     if held_out:
         files = split_train_val(files, held_out)[1]
@@ -129,7 +131,8 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
         for model_id, model in models.items():
             per_model[model_id].append(model_row(model, model_id, image, refine_steps))
         for model_id, model in codecs.items():
-            per_codec_model[model_id].append(codec_row(model, model_id, codec_info[model_id].sha256, image))
+            per_codec_model[model_id].append(codec_row(model, model_id, codec_info[model_id].sha256, image,
+                                                         codec_info[model_id].lmbda, effort))
         for channels in per_pca:
             a = analyse(pca.as_model(channels), f"block-pca-{channels}", image, full_scores=False, float_latent=True)
             per_pca[channels].append({**score(image, a.float_reconstruction), "psnr_8bit": a.scores["psnr"],
@@ -148,6 +151,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
         "torch_version": torch.__version__,
         "seconds": round(time.perf_counter() - started, 1),
         "refine_steps": refine_steps,
+        "effort": effort,  # the codec models' encoding effort (search.EFFORTS)
         "models": [
             {"id": i, "family": models[i].family, "ratio": values_ratio(models[i]), **mean_scores(rows),
              "psnr_per_image": per_image(rows),
@@ -423,17 +427,21 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--summary", type=Path, help="replace the summary section (the BD-rate table) of this README")
     p.add_argument("--update-manifest", action="store_true", help="store each model's scores in the manifest")
     p.add_argument("--threads", type=int)
+    p.add_argument("--effort", choices=list(search.EFFORTS), default="default",
+                   help="the codec models' encoding effort (max: a latent search, minutes per image)")
     args = p.parse_args(argv)
     dataset = Path(args.data).name + ("_held_out" if args.held_out else "")  # what --update-manifest stores scores under
     if args.update_manifest and (problem := dataset_problem(dataset)):
         p.error(problem)  # before the folder is scored, not after
+    if args.effort != "default" and args.update_manifest:
+        p.error("--update-manifest stores the default effort's scores; run it without --effort")
     if args.threads:
         torch.set_num_threads(args.threads)
     pca_path = args.pca or weights_dir() / PCA_FILE
     pca = None if str(pca_path) == "none" or not pca_path.exists() else BlockPCA.load(pca_path)
     results = evaluate(args.data, args.models if args.models is not None else list_models(), pca, args.max_images,
                        qualities=args.qualities, refine_steps=args.refine_steps, held_out=args.held_out,
-                       pillow_codecs=args.codecs)
+                       pillow_codecs=args.codecs, effort=args.effort)
     table = markdown(results)
     print(table)
     if args.json:

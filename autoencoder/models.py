@@ -503,6 +503,13 @@ class CodecAutoencoder(nn.Module, metaclass=ABCMeta):
         has only Δ = 1); the bits are those of the symbols at that step."""
 
     @abstractmethod
+    def rounded_bits(self, u: torch.Tensor, step: float,
+                     rounding: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """u (1, C, h, w) → (bits under the entropy model, the latent the decoder gets), every
+        coded value passed through `rounding` (torch.round, or search.py's differentiable soft
+        rounding): the loss an encoder-side search of the latent minimises."""
+
+    @abstractmethod
     def prepare_for_coding(self) -> None:
         """Tabulate the entropy model into the integer tables the range coder uses (before saving)."""
 
@@ -557,6 +564,12 @@ class FactorizedCodec(CodecAutoencoder):
         if step != 1.0:
             raise ValueError("a factorized-prior model codes at its trained step only")
         return ste_round(u), -torch.log2(self.prior.likelihood(_perturb(u, noisy))).sum()
+
+    def rounded_bits(self, u, step, rounding):
+        if step != 1.0:
+            raise ValueError("a factorized-prior model codes at its trained step only")
+        rounded = rounding(u)
+        return -torch.log2(self.prior.likelihood(rounded)).sum(), rounded
 
     @torch.no_grad()
     def prepare_for_coding(self) -> None:
@@ -647,6 +660,13 @@ class HyperpriorCodec(CodecAutoencoder):
         bits = -torch.log2(gaussian_likelihood(_perturb(residual, noisy), scale / step)).sum()
         bits = bits - torch.log2(self.hyper_prior.likelihood(z)).sum()
         return ste_round(residual) * step + mean, bits
+
+    def rounded_bits(self, u, step, rounding):
+        z = rounding(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)))  # (1, Nz, h/4, w/4): as the encoder codes it
+        mean, scale = self.hyper_parameters(z, u.shape)
+        residual = rounding((u - mean) / step)
+        bits = -torch.log2(gaussian_likelihood(residual, scale / step)).sum() - torch.log2(self.hyper_prior.likelihood(z)).sum()
+        return bits, residual * step + mean
 
     @torch.no_grad()
     def prepare_for_coding(self) -> None:

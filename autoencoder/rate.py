@@ -20,6 +20,11 @@ the ends) a file codes the latent with a step Δ ≠ 1 (codec.py), Δ > 1 for fe
   rates from the manifest), from the smallest model at Δ = 2 (quality 0) to the largest at
   Δ = 1/2 (quality 100), each point coded by the nearest model with the Δ that moves its rate
   to that point (RATE_ELASTICITY): steps within about 0.8…1.25 between the ends.
+* effort: "default" codes the encoder's latent; "max" searches the latent (search.py) once,
+  for the model and step chosen as above, not inside the bisection. The searched latent
+  codes in fewer bytes, so for a size target the step is bisected again on it (never above
+  the target), and the file that decodes best of the plain one and the searched ones is kept;
+  for a quality, the searched latent is coded at the same model and step.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import aez, metrics
+from . import aez, metrics, search
 from .codec import CodecAutoencoder, Compressed, Encoding, load_codec
 from .data import to_tensor, to_uint8
 from .manifest import list_models, model_info
@@ -129,11 +134,48 @@ def _finest_fit(enc: Encoding, target: int, lo: int, hi: int) -> tuple[int, int]
 
 def compress_to(image, *, target_bytes: int | None = None, bpp: float | None = None, quality: float | None = None,
                 models: list[str] | None = None,
-                load: Callable[[str], tuple[CodecAutoencoder, str]] = load_codec) -> Choice:
+                load: Callable[[str], tuple[CodecAutoencoder, str]] = load_codec, effort: str = "default",
+                progress: Callable[[int], None] | None = None) -> Choice:
     """A codec file of `image` at target_bytes (at most), bpp (bits per pixel, at most) or quality
     (0…100): exactly one of them. models: restrict the ladder (default: every hyperprior codec
-    installed); load: model id → (model, weights sha256), e.g. a cache. Input contract: as_tensor.
-    ValueError for a bad input or target."""
+    installed); load: model id → (model, weights sha256), e.g. a cache; effort: a key of
+    search.EFFORTS (module docstring), progress(k) called after each search step. Input
+    contract: as_tensor. ValueError for a bad input, target or effort."""
+    if effort not in search.EFFORTS:
+        raise ValueError(f"effort must be one of {', '.join(search.EFFORTS)}, got {effort!r}")
+    plain = _plain_choice(image, target_bytes, bpp, quality, models, load)
+    if search.EFFORTS[effort] is None:
+        return plain
+    x = as_tensor(image)
+    model, sha = load(plain.model_id)
+    enc = search.encoding(model, x, plain.model_id, sha, model_info(plain.model_id).lmbda, plain.step, effort,
+                          progress)
+    code = aez.step_code(plain.step)
+    searched = _choice(enc, code, plain.target_bytes)
+    if plain.target_bytes is None:
+        return searched
+    if plain.note:  # the target is out of the ladder's reach: the same step, in fewer bytes if the search found them
+        searched.note = f"{plain.note}; with the latent searched, {len(searched.data):,} bytes"
+        return searched if len(searched.data) <= len(plain.data) else plain
+    # fewer bytes at the same step leave room for a finer one (and more bytes need a coarser one)
+    fit = _finest_fit(enc, plain.target_bytes, *(aez.step_code(s) for s in aez.STEP_RANGE))
+    refilled = [_choice(enc, fit[0], plain.target_bytes)] if fit and fit[0] != code else []
+    return _best_decoded([c for c in (plain, searched, *refilled) if len(c.data) <= plain.target_bytes], x)
+
+
+def _choice(enc: Encoding, code: int, target: int | None, note: str | None = None) -> Choice:
+    result = enc.compressed(aez.step_value(code))
+    return Choice(enc.model_id, result.step, result.data, result.image, result, target, note)
+
+
+def _best_decoded(made: list[Choice], x: torch.Tensor) -> Choice:
+    """Of files that all meet the target, the one that decodes closest to x (PSNR)."""
+    return max(made, key=lambda c: float(metrics.psnr(to_tensor(to_uint8(c.image)), x)))
+
+
+def _plain_choice(image, target_bytes: int | None, bpp: float | None, quality: float | None, models: list[str] | None,
+                  load: Callable[[str], tuple[CodecAutoencoder, str]]) -> Choice:
+    """compress_to at the default effort: the encoder's latent, the model and step searched."""
     if sum(v is not None for v in (target_bytes, bpp, quality)) != 1:
         raise ValueError("give exactly one of target_bytes, bpp and quality")
     x = as_tensor(image)
@@ -146,13 +188,9 @@ def compress_to(image, *, target_bytes: int | None = None, bpp: float | None = N
         model, sha = loaded[model_id]
         return Encoding(model, x, model_id, sha)
 
-    def choice(enc: Encoding, code: int, target: int | None, note: str | None = None) -> Choice:
-        result = enc.compressed(aez.step_value(code))
-        return Choice(enc.model_id, result.step, result.data, result.image, result, target, note)
-
     if quality is not None:
         model_id, step = quality_setting(quality, rungs)
-        return choice(encoding(model_id), aez.step_code(step), None)
+        return _choice(encoding(model_id), aez.step_code(step), None)
     pixels = x.shape[-2] * x.shape[-1]
     if bpp is not None:
         if not bpp > 0:
@@ -176,13 +214,12 @@ def compress_to(image, *, target_bytes: int | None = None, bpp: float | None = N
     if below is not None and (fit := _finest_fit(below, target_bytes, finest, one)):
         candidates.append((below, fit[0]))
     if not candidates:  # below the smallest model at its coarsest step
-        smallest = choice(above, coarsest, target_bytes)
+        smallest = _choice(above, coarsest, target_bytes)
         smallest.note = (f"{target_bytes:,} bytes is below the smallest file the codec makes of this image "
                          f"({len(smallest.data):,} bytes, {rungs[0]} at step {aez.STEP_RANGE[1]:g}); "
                          "that file is written")
         return smallest
-    made = [choice(enc, code, target_bytes) for enc, code in candidates]
-    best = max(made, key=lambda c: float(metrics.psnr(to_tensor(to_uint8(c.image)), x)))
+    best = _best_decoded([_choice(enc, code, target_bytes) for enc, code in candidates], x)
     if above is None and len(best.data) < 0.97 * target_bytes:
         best.note = (f"{target_bytes:,} bytes is above the largest file the codec makes of this image; "
                      f"this one has {len(best.data):,} bytes ({rungs[-1]} at step {best.step:g})")
