@@ -16,7 +16,8 @@ from test_codec import DECODE_ELSEWHERE, codec_weights, codecs, symbols_digest  
 from autoencoder import codec, metrics, rate, search
 from autoencoder.__main__ import main as cli
 from autoencoder.data import GALLERY, load_gallery_image, to_tensor, to_uint8
-from autoencoder.pretrained import load_pretrained, model_info
+from autoencoder.manifest import model_info
+from autoencoder.pretrained import load_pretrained
 
 FEW = search.Schedule(steps=30)  # the max schedule's shape, fewer steps: a test of seconds
 
@@ -34,16 +35,16 @@ def test_the_search_lowers_the_real_loss_of_a_shipped_codec(crop):
     costs less than the encoder's, and its hard-rounded estimate is lower too."""
     model_id = "codec-c8-hp"
     model, info = load_pretrained(model_id), model_info(model_id)
-    lmbda = info["lmbda"]
+    lmbda = info.lmbda
 
     def real_loss(enc: codec.Encoding) -> float:
         result = enc.compressed()
         mse = float(metrics.mse(to_tensor(to_uint8(result.image)), crop))
         return lmbda * 255**2 * mse + 8 * len(result.data) / crop[0, 0].numel()
 
-    plain = codec.Encoding(model, crop, model_id, info["sha256"])
+    plain = codec.Encoding(model, crop, model_id, info.sha256)
     u = search.search_latent(model, crop, lmbda, schedule=FEW)
-    searched = codec.Encoding(model, crop, model_id, info["sha256"], latent=u)
+    searched = codec.Encoding(model, crop, model_id, info.sha256, latent=u)
     with torch.no_grad():
         before = float(search.rd_loss(model, crop, plain.u[None], lmbda))
         after = float(search.rd_loss(model, crop, u[None], lmbda))
@@ -58,7 +59,7 @@ def test_a_searched_file_decodes_in_a_fresh_process_to_the_symbols_written(codec
     Image.fromarray(image).save(tmp_path / "a.png")
     model, sha = codec.load_codec("codec-hp")
     x = to_tensor(image)
-    enc = search.encoding(model, x, "codec-hp", sha, model_info("codec-hp")["lmbda"], effort="max")
+    enc = search.encoding(model, x, "codec-hp", sha, model_info("codec-hp").lmbda, effort="max")
     assert cli(["compress", str(tmp_path / "a.png"), "-m", "codec-hp", "--effort", "max", "-o", str(tmp_path / "a.aez")]) == 0
     data = (tmp_path / "a.aez").read_bytes()
     assert data == enc.file()
