@@ -459,9 +459,12 @@ class FixedScalePrior(models.CodecAutoencoder):
         return torch.full(shape, self.LEVEL, dtype=torch.uint8)
 
     def latent_bits(self, u, noisy=True, step=1.0):
+        return models.ste_round(u / step) * step, self.rounded_bits(u, step, torch.round)[0]
+
+    def rounded_bits(self, u, step, rounding):
         scale = float(entropy.scale_ladder()[self.LEVEL]) / step
-        bits = -torch.log2(entropy.gaussian_likelihood(torch.round(u / step), torch.full_like(u, scale))).sum()
-        return models.ste_round(u / step) * step, bits
+        y = rounding(u / step)
+        return -torch.log2(entropy.gaussian_likelihood(y, torch.full_like(u, scale))).sum(), y * step
 
     def prepare_for_coding(self):
         self.gaussian = entropy.GaussianConditional(*entropy.GaussianConditional.tabulated())
