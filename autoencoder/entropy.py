@@ -339,10 +339,12 @@ class IntegerNetwork(nn.Module):
             getattr(self, f"bias{i}").copy_(torch.round(conv.bias.double() * one * one).long())
 
     @torch.no_grad()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: integer-valued (B, C, h, w) (any dtype) → int64 output at scale 2**(2·FIXED_POINT_BITS)."""
+    def forward(self, x: torch.Tensor, fixed_point: bool = False) -> torch.Tensor:
+        """x: integer-valued (B, C, h, w) (any dtype) → int64 output at scale 2**(2·FIXED_POINT_BITS).
+        fixed_point: x is already at scale 2**FIXED_POINT_BITS (integers that stand for x / 2**14:
+        another integer network's output floored to that scale, or a dequantized latent)."""
         one = 2.0**FIXED_POINT_BITS
-        a = x.double() * one  # activations at scale 2**14, exact for integers
+        a = x.double() if fixed_point else x.double() * one  # activations at scale 2**14, exact for integers
         acc, conv_index = None, 0
         for kind in self.kinds:
             if kind == "relu":
