@@ -368,7 +368,7 @@ class DenseAutoencoder(nn.Module):
 
 @dataclass
 class CodecConfig(ConvConfig):
-    prior: str = one_of("hyperprior", lambda: PRIORS)  # a name in PRIORS: "factorized" (one learned density per channel), "hyperprior" (mean–scale)
+    prior: str = one_of("hyperprior", lambda: PRIORS)  # a name in PRIORS: "factorized" (one learned density per channel), "hyperprior" (mean–scale), "checkerboard" (hyperprior + context)
     hyper_channels: int = ranged(32, 1, 256)  # channels of the hyper-latent z, at H/32 (hyperprior only)
     hyper_width: int = ranged(96, 1, 512)  # channels inside the hyper-analysis and hyper-synthesis
 
@@ -463,6 +463,22 @@ class CodecAutoencoder(nn.Module, metaclass=ABCMeta):
         with torch.no_grad():
             model.log_gain.fill_(-math.log(step))
         return model
+
+    def with_prior(self, prior: str) -> CodecAutoencoder:
+        """This model's transform and gains, and every module the other prior shares with this
+        one's (a hyperprior's, under a checkerboard context), coding with `prior`; its own modules
+        start fresh. ValueError if this model has modules `prior` has no place for."""
+        model = CodecAutoencoder(CodecConfig(**{**vars(self.config), "prior": prior}))
+        unexpected = model.load_state_dict(self.state_dict(), strict=False).unexpected_keys
+        if unexpected:
+            raise ValueError(f"a {model.words} model has no place for this model's {', '.join(unexpected)}")
+        return model
+
+    def freeze_transform(self) -> None:
+        """Train the entropy model only: the transform and gains keep their values, so the
+        decoder's pixels for a given latent stay those of the model it started from."""
+        self.transform.requires_grad_(False)
+        self.log_gain.requires_grad_(False)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1], H and W multiples of 8 → u (B, C, H/8, W/8), in quantization steps."""
@@ -656,6 +672,12 @@ class HyperpriorCodec(CodecAutoencoder):
         steps (codec.py codes files at any step; 1.0 is the trained model, unchanged)."""
         z = _perturb(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)).float(), noisy)
         mean, scale = self.hyper_parameters(z, u.shape)
+        return self._coded(u, z, mean, scale, noisy, step)
+
+    def _coded(self, u: torch.Tensor, z: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor, noisy: bool,
+               step: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """u coded in steps of Δ around `mean` under N(0, (scale/Δ)²), and z under the hyper-prior:
+        (the rounded latent, straight-through; total bits)."""
         residual = (u - mean) / step
         bits = -torch.log2(gaussian_likelihood(_perturb(residual, noisy), scale / step)).sum()
         bits = bits - torch.log2(self.hyper_prior.likelihood(z)).sum()
@@ -742,9 +764,148 @@ class HyperpriorCodec(CodecAutoencoder):
         return 8 * (16 * c.hyper_width + 6 * c.latent_channels) / 64
 
 
+CONTEXT_MARGIN = 2  # latent positions around a tile that the 5×5 checkerboard context reads
+
+
+def anchors(h: int, w: int) -> torch.Tensor:
+    """bool (h, w): the checkerboard's anchor positions, (i + j) even; the rest are non-anchors."""
+    return (torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2 == 0
+
+
+def _fixed_point(values: torch.Tensor, bits: int) -> torch.Tensor:
+    """Float values → floor(values · 2**bits), int64: exact (float32 → float64 and a power of two lose nothing)."""
+    return torch.floor(values.double() * 2.0**bits).long()
+
+
+def _floor_shift(acc: torch.Tensor) -> torch.Tensor:
+    """int64 at scale 2**(2·FIXED_POINT_BITS) → int64 at 2**FIXED_POINT_BITS, floored (an integer network's input)."""
+    return torch.div(acc, 1 << FIXED_POINT_BITS, rounding_mode="floor")
+
+
+class CheckerboardCodec(HyperpriorCodec):
+    """The hyperprior plus a checkerboard context (He et al. 2021, "Checkerboard context model
+    for efficient learned image compression"). Half the latent positions, the anchors ((i + j)
+    even), are coded with the hyperprior's mean and scale; the other half with a mean and scale
+    corrected by an entropy-parameters network that reads the hyperprior's prediction and a 5×5
+    convolution over the decoded anchors (non-anchors zero, so it sees anchors only). The
+    correction starts at zero: before fine-tuning, the model codes exactly like its hyperprior.
+
+    Three streams: z, the anchors' symbols, the non-anchors' symbols (each channel by channel in
+    raster order, grouped by scale). Both context networks run at coding time as integer
+    networks on fixed-point inputs, so encoder and decoder find the same table for every symbol
+    on any machine, at any step Δ."""
+
+    words = "hyperprior with checkerboard context"
+    stream_names = ("hyper-latent", "latent anchors", "latent non-anchors")
+
+    def __init__(self, config: CodecConfig):
+        super().__init__(config)
+        c, w = config.latent_channels, config.hyper_width
+        self.context = nn.Sequential(nn.Conv2d(c, 2 * c, 5, padding=2))  # anchors' û (B, C, h, w) → (B, 2C, h, w)
+        self.entropy_parameters = nn.Sequential(  # (B, 4C, h, w): means, scales, context → corrections (B, 2C, h, w)
+            nn.Conv2d(4 * c, w, 1), nn.ReLU(),
+            nn.Conv2d(w, w, 1), nn.ReLU(),
+            nn.Conv2d(w, 2 * c, 1),
+        )
+        nn.init.zeros_(self.entropy_parameters[-1].weight)
+        nn.init.zeros_(self.entropy_parameters[-1].bias)
+        self.context_int = IntegerNetwork(self.context)
+        self.entropy_parameters_int = IntegerNetwork(self.entropy_parameters)
+
+    def latent_bits(self, u: torch.Tensor, noisy: bool = True, step: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """As the hyperprior's, with the non-anchors' mean and scale corrected from the rounded
+        anchors (what the decoder has when it decodes them)."""
+        z = _perturb(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)).float(), noisy)
+        mean, scale = self.hyper_parameters(z, u.shape)
+        anchor = anchors(*u.shape[-2:]).to(u.device)
+        decoded_anchors = torch.where(anchor, ste_round((u - mean) / step) * step + mean, 0.0)
+        correction = self.entropy_parameters(torch.cat([mean, scale, self.context(decoded_anchors)], dim=1))
+        mean_fix, scale_fix = correction.float().chunk(2, dim=1)
+        mean = torch.where(anchor, mean, mean + mean_fix)
+        scale = torch.where(anchor, scale, (scale + scale_fix).abs())
+        return self._coded(u, z, mean, scale, noisy, step)
+
+    @torch.no_grad()
+    def prepare_for_coding(self) -> None:
+        super().prepare_for_coding()
+        self.context_int.copy_from(self.context)
+        self.entropy_parameters_int.copy_from(self.entropy_parameters)
+
+    def context_parameters(self, y: torch.Tensor, side: HyperLatent, step: int,
+                           tile: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The anchors' symbols y (C, h, w) (non-anchors ignored), the hyperprior's prediction and
+        the step Δ·STEP_ONE → every position's mean (C, h, w) float32 and scale index (uint8):
+        the hyperprior's at anchors, corrected at non-anchors. Integers throughout: the anchors'
+        û = y·Δ + μ at fixed point 2**FIXED_POINT_BITS (y·step·2**14 / STEP_ONE is exact, STEP_ONE
+        being a power of two below 2**14), the corrections at 2**(2·FIXED_POINT_BITS). In tiles
+        of `tile` positions (default: tile_side) with CONTEXT_MARGIN around each: integers, so the
+        tiles give exactly the whole image's values."""
+        c, h, w = y.shape
+        anchor = anchors(h, w)
+        mean_fp = _fixed_point(side.mean, FIXED_POINT_BITS)  # (C, h, w) at 2**14
+        decoded = torch.where(anchor, y.long() * step * (1 << FIXED_POINT_BITS) // STEP_ONE + mean_fp, 0)
+        inputs = torch.cat([mean_fp, _floor_shift(side.scale)])  # (2C, h, w) at 2**14
+        correction = torch.empty(2 * c, h, w, dtype=torch.int64)
+        tile = tile or tile_side(h, w, self.context_decoding_bytes_per_position(), CONTEXT_MARGIN)
+        for r0, r1 in tiles(h, tile):
+            for c0, c1 in tiles(w, tile):
+                a, b = max(r0 - CONTEXT_MARGIN, 0), min(r1 + CONTEXT_MARGIN, h)
+                d, e = max(c0 - CONTEXT_MARGIN, 0), min(c1 + CONTEXT_MARGIN, w)
+                context = self.context_int(decoded[None, :, a:b, d:e], fixed_point=True)[0]  # (2C, ·, ·) at 2**28
+                context = context[:, r0 - a : r0 - a + r1 - r0, c0 - d : c0 - d + c1 - c0]
+                features = torch.cat([inputs[:, r0:r1, c0:c1], _floor_shift(context)])[None]  # (1, 4C, ·, ·) at 2**14
+                correction[:, r0:r1, c0:c1] = self.entropy_parameters_int(features, fixed_point=True)[0]
+        mean_fix, scale_fix = correction.chunk(2, dim=0)
+        mean_acc = _fixed_point(side.mean, 2 * FIXED_POINT_BITS) + mean_fix
+        mean = torch.where(anchor, side.mean, (mean_acc.double() / 2.0 ** (2 * FIXED_POINT_BITS)).float())
+        scale = torch.where(anchor, side.scale, (side.scale + scale_fix).abs())
+        return mean, self.gaussian.scale_index(scale, step)
+
+    def symbols(self, u: torch.Tensor, side: HyperLatent, step: int) -> Symbols:
+        delta = step / STEP_ONE
+        anchor_symbols = to_symbols((u - side.mean) / delta)  # right at anchors; the rest are recomputed below
+        mean, index = self.context_parameters(anchor_symbols, side, step)
+        return Symbols(to_symbols((u - mean) / delta), side.z, mean, index, delta)
+
+    def encode_streams(self, s: Symbols, side: HyperLatent) -> list[bytes]:
+        anchor = anchors(*s.y.shape[-2:])
+        return [side.stream] + [self.gaussian.compress(s.y[:, part], s.scale_index[:, part]) for part in (anchor, ~anchor)]
+
+    def stream_symbols(self, s: Symbols) -> list[np.ndarray]:
+        anchor = anchors(*s.y.shape[-2:])
+        return [s.z.numpy(), s.y[:, anchor].numpy(), s.y[:, ~anchor].numpy()]
+
+    def decode_symbols(self, streams: list[bytes], height: int, width: int, step: int,
+                       check: Callable[[int, np.ndarray], None]) -> Symbols:
+        z = self.hyper_prior.decompress(streams[0], -(-height // HYPER_FACTOR), -(-width // HYPER_FACTOR),
+                                        self.stream_names[0])
+        check(0, z.numpy())
+        mean, scale = self.integer_hyper_parameters(z, height, width)
+        anchor = anchors(height, width)
+        y = torch.zeros(self.config.latent_channels, height, width, dtype=torch.int16)
+        y[:, anchor] = self.gaussian.decompress(streams[1], self.gaussian.scale_index(scale[:, anchor], step),
+                                                self.stream_names[1])
+        check(1, y[:, anchor].numpy())
+        mean, index = self.context_parameters(y, HyperLatent(z, mean, scale, streams[0]), step)
+        y[:, ~anchor] = self.gaussian.decompress(streams[2], index[:, ~anchor], self.stream_names[2])
+        check(2, y[:, ~anchor].numpy())
+        return Symbols(y, z, mean, index, step / STEP_ONE)
+
+    def context_decoding_bytes_per_position(self) -> float:
+        """The integer context networks' working memory per latent position: float64 activations,
+        the 5×5 im2col columns, and the int64 maps they read and write."""
+        c, w = self.config.latent_channels, self.config.hyper_width
+        return 8 * (26 * c + 2 * c + 4 * c + 2 * w + 2 * c) + 8 * 6 * c
+
+    def side_decoding_bytes_per_pixel(self) -> float:
+        """The larger of the hyper-synthesis's and the context's (they run one after the other)."""
+        return max(super().side_decoding_bytes_per_pixel(), self.context_decoding_bytes_per_position() / 64)
+
+
 PRIORS: dict[str, type[CodecAutoencoder]] = {  # config "prior" → the class that codes with it
     "factorized": FactorizedCodec,
     "hyperprior": HyperpriorCodec,
+    "checkerboard": CheckerboardCodec,
 }
 
 

@@ -517,7 +517,7 @@ def test_a_registered_prior_writes_and_reads_files_without_codec_knowing_it(monk
     f = aez.unpack(result.data)
     with pytest.raises(aez.AezError, match="its latent stream"):
         codec.decompress(_restream(f, [f.streams[0][:-4]]), load=load)
-    with pytest.raises(ValueError, match="prior must be 'factorized' or 'hyperprior' or 'fixed', got 'other'"):
+    with pytest.raises(ValueError, match="prior must be 'factorized' or 'hyperprior' or 'checkerboard' or 'fixed', got 'other'"):
         models.build_model("codec", {"prior": "other"})
 
 
