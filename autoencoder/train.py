@@ -72,6 +72,7 @@ DEFAULTS = {
     # the gains learn at lr × entropy_lr_scale, since they start from nothing.
     "lmbda": None,
     "entropy_lr_scale": 10.0,
+    "freeze_transform": False,  # codec family: train the entropy model only (transform and gains fixed)
     # Denoising (conv family): each training input gets Gaussian noise of a standard deviation
     # drawn uniformly from [0, noise_sigma] (pixel values in [0, 1]); the target stays clean.
     # Validation then scores denoising at noise_sigma / 2.
@@ -147,10 +148,11 @@ def resolve_options(args: argparse.Namespace) -> dict:
             options["family"], options["model"] = stated_family, {**source.config, **model}
             return options
     if source:  # a fine-tune has the architecture of the model it starts from
-        if stated_family not in (None, source.family) or model not in ({}, source.config):
+        other_prior = starts_from and {**source.config, **model, "prior": source.config.get("prior")} == source.config
+        if stated_family not in (None, source.family) or model not in ({}, source.config) and not other_prior:
             raise SystemExit(f"--init-from {options['init_from']}: that is a {source.family} model with config "
                              f"{source.config}; leave the family and model config out or give exactly those")
-        options["family"], options["model"] = source.family, dict(source.config)
+        options["family"], options["model"] = source.family, {**source.config, **model}
     return options
 
 
@@ -358,11 +360,17 @@ def _train(argv: list[str] | None) -> ModelEntry | None:
         model.requires_grad_(True)
     elif source:
         model = load_pretrained(source.id, args.out or weights_dir()).requires_grad_(True)
+        if options["model"] != source.config:  # a codec fine-tuned to code with another prior
+            model = model.with_prior(options["model"]["prior"]).requires_grad_(True)
     else:
         model = build_model(options["family"], options["model"])
         if not family_of(options).starts_from and options["pca_init"]:
             pca = fit_on_crops(images, tuple(options["scales"]), seed=options["seed"])
             model.init_from_pca(pca.mean, pca.basis, pca.variances)
+    if options["freeze_transform"]:
+        if not family_of(options).entropy_coded:
+            raise SystemExit("freeze_transform trains a codec's entropy model only: give a codec model")
+        model.freeze_transform()
     model.to(device, memory_format=torch.channels_last).train()  # faster convs on CPU and GPU
     mixed = options["precision"] == "bfloat16"
     optimizer = make_optimizer(model, options)
