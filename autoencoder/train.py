@@ -333,6 +333,8 @@ def _train(argv: list[str] | None) -> ModelEntry | None:
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if options["noise_sigma"] is not None and (not family_of(options).image_to_image or not 0 < options["noise_sigma"] <= 1):
         raise SystemExit("--noise-sigma trains a conv denoiser: give a conv model and 0 < σ ≤ 1")
+    if options["freeze_transform"] and not family_of(options).entropy_coded:
+        raise SystemExit("freeze_transform trains a codec's entropy model only: give a codec model")
     device = pick_device(args.device)
     if distributed:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -368,8 +370,6 @@ def _train(argv: list[str] | None) -> ModelEntry | None:
             pca = fit_on_crops(images, tuple(options["scales"]), seed=options["seed"])
             model.init_from_pca(pca.mean, pca.basis, pca.variances)
     if options["freeze_transform"]:
-        if not family_of(options).entropy_coded:
-            raise SystemExit("freeze_transform trains a codec's entropy model only: give a codec model")
         model.freeze_transform()
     model.to(device, memory_format=torch.channels_last).train()  # faster convs on CPU and GPU
     mixed = options["precision"] == "bfloat16"

@@ -140,3 +140,12 @@ def test_a_prior_without_a_place_for_a_models_modules_is_refused(context_codecs)
     model, _ = codec.load_codec("codec-cb")
     with pytest.raises(ValueError, match="no place for"):
         model.with_prior("hyperprior")
+
+
+def test_freezing_the_transform_is_refused_for_a_model_without_an_entropy_model(tiny_weights, image_folder, tmp_path):
+    config = tmp_path / "conv.json"
+    config.write_text(json.dumps({"freeze_transform": True}))
+    with pytest.raises(SystemExit, match="entropy model only"):
+        train.main(["--config", str(config), "--id", "conv-x", "--init-from", "conv-c4", "--data", str(image_folder),
+                    "--steps", "1", "--crop", "32", "--out", str(tiny_weights), "--no-progress", "--threads", "1",
+                    "--checkpoint", str(tmp_path / "x.pt")])
