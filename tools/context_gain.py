@@ -4,7 +4,7 @@ Two codec models over the same transform (codec-c16-hp, and codec-c16-cb fine-tu
 with the transform and gains frozen: same pixels for the same latent) write real .aez files of
 every image at a few quantization steps Δ. For each model and step: mean bits per pixel of the
 files and mean PSNR of what they decode to (8-bit, as `eval` scores); then the BD-rate of each
-model's mini-curve against the first's (metrics.bd_rate: negative = fewer bits at equal PSNR),
+model's mini-curve against each one before it (metrics.bd_rate: negative = fewer bits at equal PSNR),
 and the decoding time of one file at Δ = 1 with 2 threads and with 1 (best of --repeats).
 
     python -m tools.context_gain --data ../shared/data/kodak
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m tools.context_gain", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["codec-c16-hp", "codec-c16-cb"],
-                   help="codec model ids; the first is the anchor of the BD-rates")
+                   help="codec model ids; each is the anchor of the BD-rates of those after it")
     p.add_argument("--data", required=True, help="folder of evaluation images (Kodak)")
     p.add_argument("--images", type=int, help="the first N images only (default: all)")
     p.add_argument("--steps", type=float, nargs="+", default=[0.8, 1.0, 1.25], help="quantization steps Δ")
@@ -94,13 +94,12 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{model_id}  Δ={q['step']:<5g} {q['bpp']:.4f} bpp  {q['psnr']:.3f} dB")
         print(f"{model_id}  decode {files[0].name} at Δ=1: {seconds['decode_s_2_threads']:.3f} s (2 threads), "
               f"{seconds['decode_s_1_threads']:.3f} s (1 thread); curve took {time.perf_counter() - started:.0f} s")
-    anchor_id = args.models[0]
-    anchor = [(q["bpp"], q["psnr"]) for q in results["models"][anchor_id]["points"]]
-    for model_id in args.models[1:]:
-        points = results["models"][model_id]["points"]
-        bd = metrics.bd_rate([(q["bpp"], q["psnr"]) for q in points], anchor)
-        results["models"][model_id]["bd_rate_vs_" + anchor_id] = bd
-        print(f"BD-rate of {model_id} against {anchor_id}: " + ("no common PSNR range" if bd is None else f"{bd:+.2f} %"))
+    for i, anchor_id in enumerate(args.models):
+        anchor = [(q["bpp"], q["psnr"]) for q in results["models"][anchor_id]["points"]]
+        for model_id in args.models[i + 1 :]:
+            bd = metrics.bd_rate([(q["bpp"], q["psnr"]) for q in results["models"][model_id]["points"]], anchor)
+            results["models"][model_id]["bd_rate_vs_" + anchor_id] = bd
+            print(f"BD-rate of {model_id} against {anchor_id}: " + ("no common PSNR range" if bd is None else f"{bd:+.2f} %"))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     return results
