@@ -671,8 +671,15 @@ class HyperpriorCodec(CodecAutoencoder):
         """The residual u − μ is rounded in steps of Δ and costs its bits under N(0, (σ/Δ)²) in those
         steps (codec.py codes files at any step; 1.0 is the trained model, unchanged)."""
         z = _perturb(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)).float(), noisy)
-        mean, scale = self.hyper_parameters(z, u.shape)
+        mean, scale = self.conditional_parameters(u, z, step, ste_round)
         return self._coded(u, z, mean, scale, noisy, step)
+
+    def conditional_parameters(self, u: torch.Tensor, z: torch.Tensor, step: float,
+                               rounding: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The float mean and scale (B, C, h, w) each value of u (B, C, h, w) is coded with, given z:
+        the hyper-synthesis's here; a context model corrects them from the values decoded before
+        (rounded in steps of Δ by `rounding`, as the decoder will have them)."""
+        return self.hyper_parameters(z, u.shape)
 
     def _coded(self, u: torch.Tensor, z: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor, noisy: bool,
                step: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -685,7 +692,7 @@ class HyperpriorCodec(CodecAutoencoder):
 
     def rounded_bits(self, u, step, rounding):
         z = rounding(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)))  # (1, Nz, h/4, w/4): as the encoder codes it
-        mean, scale = self.hyper_parameters(z, u.shape)
+        mean, scale = self.conditional_parameters(u, z, step, rounding)
         residual = rounding((u - mean) / step)
         bits = -torch.log2(gaussian_likelihood(residual, scale / step)).sum() - torch.log2(self.hyper_prior.likelihood(z)).sum()
         return bits, residual * step + mean
@@ -812,18 +819,15 @@ class CheckerboardCodec(HyperpriorCodec):
         self.context_int = IntegerNetwork(self.context)
         self.entropy_parameters_int = IntegerNetwork(self.entropy_parameters)
 
-    def latent_bits(self, u: torch.Tensor, noisy: bool = True, step: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """As the hyperprior's, with the non-anchors' mean and scale corrected from the rounded
-        anchors (what the decoder has when it decodes them)."""
-        z = _perturb(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)).float(), noisy)
+    def conditional_parameters(self, u, z, step, rounding):
+        """The hyperprior's at anchors; at non-anchors corrected from the anchors rounded in steps
+        of Δ (what the decoder has when it decodes them)."""
         mean, scale = self.hyper_parameters(z, u.shape)
         anchor = anchors(*u.shape[-2:]).to(u.device)
-        decoded_anchors = torch.where(anchor, ste_round((u - mean) / step) * step + mean, 0.0)
+        decoded_anchors = torch.where(anchor, rounding((u - mean) / step) * step + mean, 0.0)
         correction = self.entropy_parameters(torch.cat([mean, scale, self.context(decoded_anchors)], dim=1))
         mean_fix, scale_fix = correction.float().chunk(2, dim=1)
-        mean = torch.where(anchor, mean, mean + mean_fix)
-        scale = torch.where(anchor, scale, (scale + scale_fix).abs())
-        return self._coded(u, z, mean, scale, noisy, step)
+        return torch.where(anchor, mean, mean + mean_fix), torch.where(anchor, scale, (scale + scale_fix).abs())
 
     @torch.no_grad()
     def prepare_for_coding(self) -> None:

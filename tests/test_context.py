@@ -149,3 +149,19 @@ def test_freezing_the_transform_is_refused_for_a_model_without_an_entropy_model(
         train.main(["--config", str(config), "--id", "conv-x", "--init-from", "conv-c4", "--data", str(image_folder),
                     "--steps", "1", "--crop", "32", "--out", str(tiny_weights), "--no-progress", "--threads", "1",
                     "--checkpoint", str(tmp_path / "x.pt")])
+
+
+def test_the_search_loss_counts_the_bits_under_the_context(context_codecs, monkeypatch):
+    """rounded_bits (what --effort max minimises) and latent_bits (the estimate beside every file)
+    agree on a checkerboard model: the search sees the context's tables, not the hyperprior's."""
+    model, _ = codec.load_codec("codec-cb")
+    u = model.encode(pad_to_multiple(picture(), 8)).float()
+    with torch.no_grad():
+        for step in (1.0, 1.25):
+            searched, latent = model.rounded_bits(u, step, torch.round)
+            rounded, estimated = model.latent_bits(u, noisy=False, step=step)
+            assert float(searched) == pytest.approx(float(estimated), rel=1e-5) and torch.allclose(latent, rounded)
+    monkeypatch.setattr(models.CheckerboardCodec, "conditional_parameters", models.HyperpriorCodec.conditional_parameters)
+    with torch.no_grad():
+        hyper_only = model.rounded_bits(u, 1.25, torch.round)[0]
+    assert abs(float(hyper_only) - float(searched)) > 1.0  # the context changes the bits (step 1.25, as the last above)
