@@ -331,7 +331,7 @@ def bd_rate_table(results: dict) -> list[str]:
         return "".join(f" {cell} |" for cell in cells)
 
     lines = ["| curve |" + "".join(f" BD-rate vs {ALL_CODECS[c].label} |" for c in names), "|---|" + "---|" * len(names),
-             f"| codec ladder (hyperprior, this repo) |{bd_rates(ladder)}"]
+             f"| codec ladder (this repo) |{bd_rates(ladder)}"]
     lines += [f"| {curve['name']}, published |{bd_rates(list(zip(curve['bpp'], curve['psnr'])))}"
               for curve in published_curves()]
     return lines + [f"| {ALL_CODECS[c].label}, measured |{bd_rates(curves[c], skip=c)}" for c in names]

@@ -125,7 +125,7 @@ def test_tables_compare_the_ladder_with_every_codec():
         assert f"| {codec.label}, measured |" in table and f"* {codec.label}: {codec.settings}" in table
     # JPEG's curve is 0 dB above 24 + 6·log2(bpp/0.1), AVIF's 2 dB: AVIF needs 2/6 of a doubling fewer bits.
     assert f"| AVIF, measured | {(2 ** (-2 / 6) - 1) * 100:+.1f} % |" in table
-    assert "| codec ladder (hyperprior, this repo) | " in table and "| AVIF | " in table
+    assert "| codec ladder (this repo) | " in table and "| AVIF | " in table
 
 
 def test_the_chart_marks_each_codec_with_its_shape_and_prints_the_settings(tmp_path, monkeypatch):
