@@ -22,7 +22,7 @@ import autoencoder as ae
 from autoencoder import aez, codec, entropy, manifest, models, rate, train
 from autoencoder.__main__ import main as cli
 from autoencoder.data import to_tensor
-from autoencoder.models import CodecConfig
+from autoencoder.models import CodecConfig, on_rate_ladder
 from conftest import REPO, write_images
 
 CODECS = {"codec-hp": "hyperprior", "codec-fp": "factorized"}
@@ -783,8 +783,8 @@ def test_shipped_codecs_decode_in_a_fresh_process_what_this_one_encoded(tmp_path
     env = {"AUTOENCODER_WEIGHTS": str(SHIPPED), "PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "PATH": "/usr/bin:/bin"}
     for entry in shipped_codecs():
         model, sha = codec.load_codec(entry.id)
-        for step in (1.0, 0.7, 1.6) if entry.prior == "hyperprior" else (1.0,):  # continuous rates too
-            file = tmp_path / f"{entry['id']}-{step}.aez"
+        for step in (1.0, 0.7, 1.6) if on_rate_ladder(entry.prior) else (1.0,):  # continuous rates too
+            file = tmp_path / f"{entry.id}-{step}.aez"
             file.write_bytes(codec.compress(model, x, entry.id, sha, step=step).data)
             decoded = subprocess.run([sys.executable, "-c", "import torch; torch.set_num_threads(1)\n" + DECODE_ELSEWHERE,
                                       str(file)], check=True, env=env, cwd=tmp_path, capture_output=True, text=True)
@@ -825,7 +825,7 @@ def test_each_shipped_models_decoding_memory_per_pixel_is_within_its_estimate(mo
     """The bytes per pixel each decoding stage of each shipped model takes (peak resident memory in a
     fresh process), against decoder_bytes_per_pixel, which sizes the tiles."""
     env = {"AUTOENCODER_WEIGHTS": str(SHIPPED), "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
-    ids = [e["id"] for e in shipped_codecs()]
+    ids = [e.id for e in shipped_codecs()]
     measured = json.loads(subprocess.run([sys.executable, "-c", STAGE_MEMORY, *ids], check=True, env=env,
                                          capture_output=True, text=True).stdout)
     monkeypatch.setenv("AUTOENCODER_WEIGHTS", str(SHIPPED))
