@@ -9,5 +9,5 @@ train() { for config in "$@"; do python -m autoencoder train --config "configs/$
 EXTRA=("$@")
 train codec-c64-hp codec-c64-hp-lo codec-c8-hp &
 first=$!
-train codec-c32-hp codec-c32-hp-lo codec-c32-fp codec-c16-hp
+train codec-c32-hp codec-c32-hp-lo codec-c32-fp codec-c16-hp codec-c16-cb  # codec-c16-cb starts from codec-c16-hp
 wait "$first"
