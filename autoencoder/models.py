@@ -672,7 +672,8 @@ class HyperpriorCodec(CodecAutoencoder):
         steps (codec.py codes files at any step; 1.0 is the trained model, unchanged)."""
         z = _perturb(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)).float(), noisy)
         mean, scale = self.conditional_parameters(u, z, step, ste_round)
-        return self._coded(u, z, mean, scale, noisy, step)
+        residual = (u - mean) / step
+        return ste_round(residual) * step + mean, self._bits(_perturb(residual, noisy), scale / step, z)
 
     def conditional_parameters(self, u: torch.Tensor, z: torch.Tensor, step: float,
                                rounding: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -681,21 +682,16 @@ class HyperpriorCodec(CodecAutoencoder):
         (rounded in steps of Δ by `rounding`, as the decoder will have them)."""
         return self.hyper_parameters(z, u.shape)
 
-    def _coded(self, u: torch.Tensor, z: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor, noisy: bool,
-               step: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """u coded in steps of Δ around `mean` under N(0, (scale/Δ)²), and z under the hyper-prior:
-        (the rounded latent, straight-through; total bits)."""
-        residual = (u - mean) / step
-        bits = -torch.log2(gaussian_likelihood(_perturb(residual, noisy), scale / step)).sum()
-        bits = bits - torch.log2(self.hyper_prior.likelihood(z)).sum()
-        return ste_round(residual) * step + mean, bits
+    def _bits(self, coded: torch.Tensor, scale: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Total bits of the coded residuals (in steps of Δ) under N(0, scale²) (scale in those
+        steps), and of the coded hyper-latent z under the hyper-prior."""
+        return -torch.log2(gaussian_likelihood(coded, scale)).sum() - torch.log2(self.hyper_prior.likelihood(z)).sum()
 
     def rounded_bits(self, u, step, rounding):
         z = rounding(self.hyper_analysis(pad_to_multiple(u, HYPER_FACTOR)))  # (1, Nz, h/4, w/4): as the encoder codes it
         mean, scale = self.conditional_parameters(u, z, step, rounding)
         residual = rounding((u - mean) / step)
-        bits = -torch.log2(gaussian_likelihood(residual, scale / step)).sum() - torch.log2(self.hyper_prior.likelihood(z)).sum()
-        return bits, residual * step + mean
+        return self._bits(residual, scale / step, z), residual * step + mean
 
     @torch.no_grad()
     def prepare_for_coding(self) -> None:

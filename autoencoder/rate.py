@@ -163,9 +163,9 @@ def compress_to(image, *, target_bytes: int | None = None, bpp: float | None = N
     return _best_decoded([c for c in (plain, searched, *refilled) if len(c.data) <= plain.target_bytes], x)
 
 
-def _choice(enc: Encoding, code: int, target: int | None, note: str | None = None) -> Choice:
+def _choice(enc: Encoding, code: int, target: int | None) -> Choice:
     result = enc.compressed(aez.step_value(code))
-    return Choice(enc.model_id, result.step, result.data, result.image, result, target, note)
+    return Choice(enc.model_id, result.step, result.data, result.image, result, target)
 
 
 def _best_decoded(made: list[Choice], x: torch.Tensor) -> Choice:
