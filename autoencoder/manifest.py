@@ -40,7 +40,7 @@ except ImportError:  # Windows
 
 import torch
 
-from .files import read_regular_file
+from .files import read_regular_file, write_new
 from .models import MODEL_FAMILIES, Family, build_model, is_finite_number
 
 MANIFEST_NAME = "manifest.json"
@@ -583,10 +583,8 @@ def model_info(model_id: str, folder: Path | None = None) -> ModelEntry:
 # Writing
 
 def write_manifest(manifest: dict, folder: Path | None = None) -> None:
-    path = (folder or weights_dir()) / MANIFEST_NAME
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    tmp.replace(path)  # atomic: a crash never leaves half a manifest
+    # atomic: a crash never leaves half a manifest
+    write_new((folder or weights_dir()) / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode(), replace=True)
 
 
 @contextmanager
