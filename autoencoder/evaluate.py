@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import re
 import sys
@@ -34,10 +35,11 @@ from .baselines import ALL_CODECS, describe, pillow_roundtrip
 from .codec import decompress
 from .data import decode_image, list_images, split_train_val, to_tensor, to_uint8
 from .manifest import ModelEntry, checked_entries, dataset_problem, list_models, model_info, update_entry, weights_dir
-from .models import family_of, on_rate_ladder, prior_words, values_ratio
+from .models import family_of, prior_words, values_ratio
 from .pca import PCA_FILE, BlockPCA
 from .pipeline import TILE, analyse, crop_to_tiles, score
 from .pretrained import load_pretrained
+from .rate import ladder_entries
 
 PCA_CHANNELS = (4, 8, 16, 32, 64)
 
@@ -120,6 +122,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
     models = {i: load_pretrained(i) for i in model_ids}
     codecs = {i: load_pretrained(i) for i in codec_ids}
     codec_info = {i: model_info(i) for i in codec_ids}  # read once, not per image
+    rungs = {e.id for e in ladder_entries(codec_info.values())}  # what rate control picks from: the ladder
     per_model = {i: [] for i in model_ids}
     per_codec_model = {i: [] for i in codec_ids}
     per_pca = {c: [] for c in PCA_CHANNELS} if pca else {}
@@ -159,7 +162,7 @@ def evaluate(data: str, model_ids: list[str], pca: BlockPCA | None, max_images: 
             for i, rows in per_model.items()
         ],
         "codecs": sorted(
-            [{"id": i, "prior": codec_info[i].prior, "lmbda": codec_info[i].lmbda,
+            [{"id": i, "prior": codec_info[i].prior, "lmbda": codec_info[i].lmbda, "ladder": i in rungs,
               "latent_channels": codec_info[i].bottleneck, **mean_scores(rows),
               "psnr_per_image": per_image(rows), "bpp_per_image": per_image(rows, "bpp")}
              for i, rows in per_codec_model.items()], key=lambda row: row["bpp"]),
@@ -265,8 +268,8 @@ def _curve(rows: list[dict]) -> list[tuple[float, float]]:
 
 
 def ladder_curve(results: dict) -> list[tuple[float, float]]:
-    """The hyperprior codec models' (bpp, PSNR) points: the shipped ladder."""
-    return _curve([row for row in results["codecs"] if on_rate_ladder(row["prior"])])
+    """The (bpp, PSNR) points of the codec models rate control picks from (rate.ladder): the shipped ladder."""
+    return _curve([row for row in results["codecs"] if row["ladder"]])
 
 
 def gain_over(results: dict, codec: str) -> tuple[float, float] | None:
@@ -289,7 +292,9 @@ def codec_tables(results: dict) -> list[str]:
     curves = {c: _curve(results[c]) for c in names}
     labels = {c: ALL_CODECS[c].label for c in names}
     lines = ["Codec models (real `.aez` file bytes, header and CRC included, decoded from the file; the "
-             "likelihood estimate of the same bits beside them):", "",
+             "likelihood estimate of the same bits beside them). In bold, the ladder: the models rate control "
+             "picks from and the BD-rates below measure; the others code at one step only, or another model "
+             "refines their entropy model:", "",
              "| model | prior | λ | bpp (file) | bpp (estimated) | gap | PSNR | MS-SSIM | "
              + "".join(f"{labels[c]} PSNR, same bpp | " for c in names) + "decode s |",
              "|---|---|---|---|---|---|---|---|" + "---|" * len(names) + "---|"]
@@ -300,7 +305,8 @@ def codec_tables(results: dict) -> list[str]:
 
     for row in results["codecs"]:
         gap = (row["bpp"] / row["bpp_estimated"] - 1) * 100
-        lines.append(f"| {row['id']} | {row['prior']} | {row['lmbda']} | {row['bpp']:.3f} | {row['bpp_estimated']:.3f} | "
+        name = f"**{row['id']}**" if row["ladder"] else row["id"]
+        lines.append(f"| {name} | {row['prior']} | {row['lmbda']} | {row['bpp']:.3f} | {row['bpp_estimated']:.3f} | "
                      f"{gap:+.1f} % | {row['psnr']:.2f} | {_fmt(row['ms_ssim'], 4)} | "
                      + "".join(f"{versus(curves[c], row)} | " for c in names) + f"{row['decode_s']:.2f} |")
     bd = bd_rate_table(results)
@@ -338,6 +344,7 @@ def bd_rate_table(results: dict) -> list[str]:
 
 
 PUBLISHED_COLOURS = ("#8c564b", "#e377c2", "#bcbd22", "#9467bd", "#7f7f7f")  # none of the codecs' colours
+OFF_LADDER_COLOURS = ("crimson", "#5a5a5a", "teal", "darkorange")  # codec models off the ladder, by prior
 
 
 def write_rd_chart(results: dict, path: Path) -> None:
@@ -362,9 +369,12 @@ def write_rd_chart(results: dict, path: Path) -> None:
         ax.plot(*zip(*raw), "x", color="grey", label="conv models, raw 8-bit latents")
     ladder = sorted(ladder_curve(results))
     ax.plot(*zip(*ladder), "o-", color="black", lw=2.2, label="codec ladder, real .aez bytes")
-    for row in results["codecs"]:
-        if not on_rate_ladder(row["prior"]):
-            ax.plot(row["bpp"], row["psnr"], "D", color="crimson", label=f"{row['id']} ({prior_words(row['prior'])})")
+    others = [row for row in results["codecs"] if not row["ladder"]]  # one step only, or refined since
+    for prior, colour in zip(dict.fromkeys(row["prior"] for row in others), itertools.cycle(OFF_LADDER_COLOURS)):
+        rows = sorted((row for row in others if row["prior"] == prior), key=lambda row: row["bpp"])
+        name = rows[0]["id"] if len(rows) == 1 else f"{len(rows)} models"
+        ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], "D:", ms=4, color=colour,
+                label=f"{name} ({prior_words(prior)}), off the ladder")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel("PSNR (dB, RGB)")
     ax.set_xlim(0, 2.0)

@@ -28,7 +28,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,6 +316,13 @@ class ModelEntry:
         return self.scores.get(dataset, DatasetScores())
 
     @property
+    def refines(self) -> str | None:
+        """The model whose entropy model this one re-trained with the transform frozen (train's
+        freeze_transform): it decodes the same pictures from fewer bits. None for any other model."""
+        t = self.training
+        return t.init_from.id if t and t.init_from and t.options.get("freeze_transform") else None
+
+    @property
     def reference_rate(self) -> float | None:
         """A codec's headline rate: its mean file bits per pixel on REFERENCE_DATASET, where measured."""
         return self.scores_on(REFERENCE_DATASET).rate
@@ -560,6 +567,16 @@ def model_entries(folder: Path | None = None, use: str = "compression") -> list[
     then codec by ratio and λ), from one read; entries that are refused are left out
     (checked_entries says why)."""
     return [e for e in checked_entries(folder)[0] if e.use == use]
+
+
+def superseded(entries: Iterable[ModelEntry]) -> dict[str, str]:
+    """The ids among `entries` that another of them refines (ModelEntry.refines) → that other's id:
+    rate control, the app's bottleneck slider and the charts' ladder take the refining model in
+    their place. Both stay in the manifest: the older one's files still decode, and All models
+    compares the two."""
+    entries = list(entries)
+    ids = {e.id for e in entries}
+    return {e.refines: e.id for e in entries if e.refines in ids}
 
 
 def list_models(folder: Path | None = None, use: str = "compression") -> list[str]:

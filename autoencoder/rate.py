@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +40,7 @@ import torch
 from . import aez, metrics, search
 from .codec import CodecAutoencoder, Compressed, Encoding, load_codec
 from .data import to_tensor, to_uint8
-from .manifest import list_models, model_info
+from .manifest import ModelEntry, list_models, model_info, superseded
 from .models import on_rate_ladder
 
 # How a file's bits respond to the step: d ln(bytes) / d ln(1/Δ), measured on centre crops of
@@ -64,15 +64,23 @@ class Choice:
 
 
 def ladder(models: list[str] | None = None) -> list[str]:
-    """The hyperprior codec models in increasing rate (their Kodak bpp, else λ): what rate
-    control picks from. `models` restricts it (factorized models code at their trained step only)."""
+    """The codec models rate control picks from, in increasing rate (their Kodak bpp, else λ):
+    those that code at any step (models.on_rate_ladder), less any another of `models` refines
+    (manifest.superseded). `models` restricts it; ValueError when it holds no such model."""
     ids = models if models is not None else list_models()
-    entries = [model_info(i) for i in ids]
-    rungs = [e for e in entries if e.kind.entropy_coded and on_rate_ladder(e.prior)]
+    rungs = ladder_entries(model_info(i) for i in ids)
     if not rungs:
-        raise ValueError("rate control needs a hyperprior codec model; "
+        raise ValueError("rate control needs a codec model that codes at any quantization step; "
                          f"{', '.join(ids) or 'none is installed'} has none")
-    return [e.id for e in sorted(rungs, key=lambda e: (e.reference_rate or 0, e.lmbda))]
+    return [e.id for e in rungs]
+
+
+def ladder_entries(entries: Iterable[ModelEntry]) -> list[ModelEntry]:
+    """ladder() for manifest entries in hand: the rungs among `entries`, in increasing rate (none: [])."""
+    entries = list(entries)
+    gone = superseded(entries)
+    rungs = [e for e in entries if e.kind.entropy_coded and on_rate_ladder(e.prior) and e.id not in gone]
+    return sorted(rungs, key=lambda e: (e.reference_rate or 0, e.lmbda))
 
 
 def as_tensor(image) -> torch.Tensor:

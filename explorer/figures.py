@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from autoencoder import baselines
 from autoencoder.baselines import ALL_CODECS
-from autoencoder.models import MODEL_FAMILIES, on_rate_ladder
+from autoencoder.models import MODEL_FAMILIES
 from explorer.report import RatePoint
 from explorer.views import LATENT_COLORSCALE, LatentGrid
 
@@ -122,7 +122,7 @@ def _add_kodak(figure: go.Figure, kodak: Mapping) -> None:
             text=[f"C = {r['channels']}" for r in rows],
             hovertemplate="block-PCA %{text} on Kodak<br>%{x:.3f} bpp, %{y:.2f} dB<extra></extra>",
         ))
-    rows = [r for r in kodak.get("codecs", []) if on_rate_ladder(r["prior"])]
+    rows = [r for r in kodak.get("codecs", []) if r["ladder"]]
     coded = next((name for name, f in MODEL_FAMILIES.items() if f.entropy_coded), None)  # the family of the ladder
     if rows and coded:
         figure.add_trace(go.Scatter(

@@ -40,7 +40,7 @@ from autoencoder.data import (
     limit_size,
     to_uint8,
 )
-from autoencoder.manifest import ModelEntry, WeightsError, model_entries, weights_dir
+from autoencoder.manifest import ModelEntry, WeightsError, model_entries, superseded, weights_dir
 from autoencoder.models import MODEL_FAMILIES, DenseConfig, Family
 from autoencoder.pipeline import TILE, Analysis, crop_to_tiles, score
 
@@ -66,6 +66,7 @@ class ModelCard:
     ratio: float  # input values per latent value
     nominal_bpp: float  # latent bits per pixel at 8 bits (side information left out); codec: mean file bpp on Kodak
     latent_text: str  # what the latent of a 64×64 patch looks like
+    superseded_by: str | None = None  # the model that refines this one's entropy model (manifest.superseded): off the slider
 
     @property
     def kind(self) -> Family:
@@ -100,21 +101,24 @@ class ModelCard:
         return f"{self.ratio:.3g}× · {self.latent_text} · {self.nominal_bpp:.3g} bpp at 8 bits"
 
 
-def model_card(entry: ModelEntry) -> ModelCard:
+def model_card(entry: ModelEntry, superseded_by: str | None = None) -> ModelCard:
     """A checked manifest entry → its card (its family says what its latent looks like)."""
     latent_text, bpp = entry.kind.describe(entry)
-    return ModelCard(entry.id, entry.family, entry.sha256, float(entry.ratio), bpp, latent_text)
+    return ModelCard(entry.id, entry.family, entry.sha256, float(entry.ratio), bpp, latent_text, superseded_by)
 
 
 def model_cards(folder: Path | None = None, use: str = "compression") -> list[ModelCard]:
     """Every model in the manifest for `use` (manifest.USES), in its order (one manifest read)."""
-    return [model_card(entry) for entry in model_entries(folder, use)]
+    entries = model_entries(folder, use)
+    newer = superseded(entries)
+    return [model_card(entry, newer.get(entry.id)) for entry in entries]
 
 
 def family_cards(cards: Sequence[ModelCard], family: str) -> list[ModelCard]:
-    """One family's models from the widest bottleneck to the narrowest (slider left → right):
-    codec models from the most bits per pixel to the fewest."""
-    mine = [c for c in cards if c.family == family]
+    """One family's models on the bottleneck slider, from the widest bottleneck to the narrowest
+    (left → right): codec models from the most bits per pixel to the fewest, less those another
+    model refines (its twin with fewer bits takes its place)."""
+    mine = [c for c in cards if c.family == family and not c.superseded_by]
     if MODEL_FAMILIES[family].entropy_coded:
         return sorted(mine, key=lambda c: (-c.nominal_bpp, c.id))
     return sorted(mine, key=lambda c: (c.ratio, c.id))

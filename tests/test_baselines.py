@@ -111,8 +111,11 @@ def fake_results() -> dict:
                  "encode_s": 0.01, "decode_s": 0.001} for q, b in zip((10, 50, 90), (0.1, 0.5, 2.5))]
 
     codecs = [{"id": f"codec-{i}", "prior": "hyperprior", "lmbda": 0.01, "latent_channels": 8, "bpp": b,
-               "bpp_estimated": b, "psnr": 26 + 6 * np.log2(b / 0.1), "ms_ssim": None, "decode_s": 0.1}
+               "bpp_estimated": b, "psnr": 26 + 6 * np.log2(b / 0.1), "ms_ssim": None, "decode_s": 0.1, "ladder": True}
               for i, b in enumerate((0.2, 0.4, 0.8, 1.6))]
+    # A model another one refines: off the ladder, below it.
+    codecs.append({**codecs[1], "id": "codec-old", "bpp": 0.5, "bpp_estimated": 0.5, "psnr": codecs[1]["psnr"] - 1,
+                   "ladder": False})
     return {"images": 24, "data": "kodak", "models": [], "block_pca": [], "codecs": codecs,
             "baselines": {c: baselines.describe(c) for c in baselines.ALL_CODECS},
             **{c: ladder(i) for i, c in enumerate(baselines.ALL_CODECS)}}
@@ -126,6 +129,9 @@ def test_tables_compare_the_ladder_with_every_codec():
     # JPEG's curve is 0 dB above 24 + 6·log2(bpp/0.1), AVIF's 2 dB: AVIF needs 2/6 of a doubling fewer bits.
     assert f"| AVIF, measured | {(2 ** (-2 / 6) - 1) * 100:+.1f} % |" in table
     assert "| codec ladder (this repo) | " in table and "| AVIF | " in table
+    # 2 dB above JPEG's curve, the model off the ladder left out of the curve and out of bold.
+    assert f"| codec ladder (this repo) | {(2 ** (-2 / 6) - 1) * 100:+.1f} % |" in table
+    assert "| **codec-1** |" in table and "| codec-old |" in table
 
 
 def test_the_chart_marks_each_codec_with_its_shape_and_prints_the_settings(tmp_path, monkeypatch):

@@ -736,7 +736,8 @@ def test_eval_scores_codecs_on_their_real_file_bytes(codecs, tmp_path):
     sizes = [f.stat().st_size for f in sorted((tmp_path / "aez").glob("*.aez"))]
     assert rows["codec-hp"]["bpp_per_image"] == [round(8 * n / (128 * 64), 3) for n in sizes]
     table = evaluate.markdown(results)
-    assert "| codec-hp | hyperprior | 0.01 |" in table and "bpp (file)" in table
+    assert rows["codec-hp"]["ladder"] and not rows["codec-fp"]["ladder"]  # a factorized model codes at one step only
+    assert "| **codec-hp** | hyperprior | 0.01 |" in table and "| codec-fp | factorized |" in table and "bpp (file)" in table
 
 
 def test_bench_times_codec_files_beside_jpeg(codecs, tmp_path):
@@ -765,9 +766,9 @@ def shipped_codecs() -> list[manifest.ModelEntry]:
 
 @pytest.mark.skipif(not any(e.reference_rate for e in shipped_codecs()), reason="no evaluated codec models shipped")
 def test_shipped_ladder_buys_quality_with_bits():
-    """More bits per pixel on Kodak → more PSNR, along the hyperprior ladder (the models the app's slider orders)."""
-    ladder = sorted((e.reference_rate, e.scores_on(manifest.REFERENCE_DATASET).metrics["psnr"])
-                    for e in shipped_codecs() if e.prior == "hyperprior")
+    """More bits per pixel on Kodak → more PSNR, along the ladder (the models rate control and the app's slider order)."""
+    ladder = [(e.reference_rate, e.scores_on(manifest.REFERENCE_DATASET).metrics["psnr"])
+              for e in rate.ladder_entries(shipped_codecs())]
     assert len(ladder) >= 5
     assert all(b[1] > a[1] for a, b in zip(ladder, ladder[1:])), ladder
     assert ladder[0][0] <= 0.25 and ladder[-1][0] >= 1.0  # the ladder spans the range the issue asks for
@@ -810,11 +811,14 @@ with torch.no_grad():
             stages["hyper"] = lambda: model.hyper_synthesis_int(torch.randint(-3, 4, (1, n, side // 32, side // 32)))
         model.decode(torch.zeros(1, c, 8, 8))
         for name, run in stages.items():
-            libc.malloc_trim(0)
-            open("/proc/self/clear_refs", "w").write("5")  # the peak resident memory starts again from now
-            before = status("VmRSS")
-            run()
-            out[f"{model_id} {name}"] = (status("VmHWM") - before) / side**2
+            peaks = []
+            for _ in range(3):  # the allocator's state only adds: the least of three is the stage's own need
+                libc.malloc_trim(0)
+                open("/proc/self/clear_refs", "w").write("5")  # the peak resident memory starts again from now
+                before = status("VmRSS")
+                run()
+                peaks.append((status("VmHWM") - before) / side**2)
+            out[f"{model_id} {name}"] = min(peaks)
 print(json.dumps(out))
 """
 
@@ -823,7 +827,9 @@ print(json.dumps(out))
 @pytest.mark.skipif(not shipped_codecs() or not Path("/proc/self/clear_refs").exists(), reason="needs Linux and shipped codecs")
 def test_each_shipped_models_decoding_memory_per_pixel_is_within_its_estimate(monkeypatch):
     """The bytes per pixel each decoding stage of each shipped model takes (peak resident memory in a
-    fresh process), against decoder_bytes_per_pixel, which sizes the tiles."""
+    fresh process, the least of three runs), against decoder_bytes_per_pixel, which sizes the tiles.
+    One run alone once measured 102.04 against an estimate of 102.0 (codec-c32-hp-lo's blocks, the
+    machine loaded; reruns 60 and 68): the allocator's state, not the stage's need."""
     env = {"AUTOENCODER_WEIGHTS": str(SHIPPED), "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
     ids = [e.id for e in shipped_codecs()]
     measured = json.loads(subprocess.run([sys.executable, "-c", STAGE_MEMORY, *ids], check=True, env=env,

@@ -58,6 +58,22 @@ def test_fine_tuning_with_the_transform_frozen_keeps_the_transform_and_gains(con
     assert next(e for e in entry["models"] if e["id"] == "codec-cb")["prior"] == "checkerboard"
 
 
+def test_the_model_a_fine_tune_refines_leaves_the_ladder_and_the_slider_but_not_the_manifest(context_codecs):
+    from explorer import report
+
+    from autoencoder import manifest, rate
+
+    entries = manifest.model_entries()
+    assert manifest.model_info("codec-cb").refines == "codec-hp" and manifest.model_info("codec-hp").refines is None
+    assert manifest.superseded(entries) == {"codec-hp": "codec-cb"}
+    assert rate.ladder() == ["codec-cb"]
+    assert rate.ladder(["codec-hp"]) == ["codec-hp"]  # without the model that refines it, it is the ladder
+    cards = report.model_cards()
+    assert [c.id for c in report.family_cards(cards, "codec")] == ["codec-cb"]
+    assert next(c for c in cards if c.id == "codec-hp").superseded_by == "codec-cb"  # All models still lists it
+    codec.load_codec("codec-hp")  # and its files still decode
+
+
 def test_an_untrained_context_codes_exactly_the_hyperpriors_symbols(context_codecs):
     hp, _ = codec.load_codec("codec-hp")
     cb = hp.with_prior("checkerboard")
