@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 train() { for config in "$@"; do python -m autoencoder train --config "configs/$config.json" --no-progress --threads 1 --out weights "${EXTRA[@]}"; done; }
 EXTRA=("$@")
-train codec-c64-hp codec-c64-hp-lo codec-c8-hp &
+# Each codec-*-cb model re-trains the entropy model of the codec-*-hp model it starts from (its
+# transform frozen), with a checkerboard context, so it runs after that one in the same stream.
+train codec-c64-hp codec-c64-hp-lo codec-c8-hp codec-c64-cb codec-c64-cb-lo codec-c8-cb &
 first=$!
-train codec-c32-hp codec-c32-hp-lo codec-c32-fp codec-c16-hp codec-c16-cb  # codec-c16-cb starts from codec-c16-hp
+train codec-c32-hp codec-c32-hp-lo codec-c32-fp codec-c16-hp codec-c16-cb codec-c32-cb codec-c32-cb-lo
 wait "$first"

@@ -51,7 +51,8 @@ def show_comparison(cards: list[report.ModelCard], image: np.ndarray, current: s
         column.markdown(f"**{text}**")
     for card, point in zip(cards, points):
         label, picture, error, detail = st.columns([1.3, 1, 1, 1], vertical_alignment="center")
-        label.markdown(f"**{card.id}**{' (on the slider)' if card.id == current else ''}  \n{card.label}")
+        refined = f" · refined by {card.superseded_by}, off the slider" if card.superseded_by else ""
+        label.markdown(f"**{card.id}**{' (on the slider)' if card.id == current else ''}{refined}  \n{card.label}")
         label.metric("PSNR", f"{point.psnr:.2f} dB")
         label.caption(f"{point.num_bytes:,} B · {point.bpp:.3f} bpp")
         name = f"{key}/{ModelRef.of(card)}/compared"
