@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from .data import RandomCrops, decode_image, list_images, split_train_val, to_tensor
+from .files import write_new
 from .manifest import read_manifest, write_manifest
 from .models import ConvAutoencoder, ConvConfig
 from .pretrained import sha256_of
@@ -48,11 +50,11 @@ class BlockPCA:
 
     def save(self, path: str | Path, metadata: dict | None = None) -> None:
         tensors = {"mean": self.mean, "basis": self.basis, "variances": self.variances}
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(path),
-                  metadata={"info": json.dumps(metadata or {})})
+        data = safetensors_bytes({k: v.contiguous() for k, v in tensors.items()}, metadata={"info": json.dumps(metadata or {})})
+        write_new(Path(path), data, replace=True)  # atomic, and the mode open() gives (save_file makes 0600)
 
     @classmethod
-    def load(cls, path: str | Path) -> "BlockPCA":
+    def load(cls, path: str | Path) -> BlockPCA:
         t = load_file(str(path))
         return cls(mean=t["mean"], basis=t["basis"], variances=t["variances"])
 

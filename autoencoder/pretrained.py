@@ -11,10 +11,11 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from .files import read_regular_file
+from .files import read_regular_file, write_new
 from .manifest import ModelEntry, WeightsError, model_info, weights_dir
 from .models import build_model
 
@@ -46,13 +47,16 @@ def sha256_of(path: Path) -> str:
 
 
 def save_weights(model: nn.Module, path: Path, dtype: torch.dtype = torch.float32) -> str:
-    """Write a .safetensors file with the family and config in its metadata; returns sha256."""
+    """Write a .safetensors file with the family and config in its metadata; returns sha256.
+    Through files.write_new: atomic (a crash leaves the old file or the new one, never half of
+    one) and with the mode open() gives (safetensors' own writer makes 0600 files)."""
     # Integer tensors (a codec's coding tables and integer network) are stored exactly as they are.
     tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
                for k, v in model.state_dict().items()}
     metadata = {"family": model.family, "config": json.dumps(vars(model.config), sort_keys=True)}
-    save_file(tensors, str(path), metadata=metadata)
-    return sha256_of(path)
+    data = safetensors_bytes(tensors, metadata=metadata)
+    write_new(path, data, replace=True)  # train replaces the weights of the id it trains
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_weights_file(path: Path, family: str, config: dict, data: bytes | None = None) -> nn.Module:

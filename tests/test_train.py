@@ -23,6 +23,10 @@ def test_two_steps_write_weights_manifest_and_checkpoint(image_folder, tmp_path)
     assert entry.training.steps == 2 and entry.training.images_seen == 4
     assert (tmp_path / "conv-c4.safetensors").exists() and (tmp_path / "ck.pt").exists()
     assert pretrained.sha256_of(tmp_path / "conv-c4.safetensors") == entry.sha256
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for written in ("conv-c4.safetensors", "manifest.json"):  # as open() makes them (safetensors' own writer: 0600)
+        assert (tmp_path / written).stat().st_mode & 0o777 == 0o666 & ~umask, written
     history = entry.training.validation_psnr
     assert history[0][0] == 0 and history[-1][0] == 2  # start (block-PCA) and end
 
