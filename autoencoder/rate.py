@@ -145,8 +145,8 @@ def compress_to(image, *, target_bytes: int | None = None, bpp: float | None = N
                 load: Callable[[str], tuple[CodecAutoencoder, str]] = load_codec, effort: str = "default",
                 progress: Callable[[int], None] | None = None) -> Choice:
     """A codec file of `image` at target_bytes (at most), bpp (bits per pixel, at most) or quality
-    (0…100): exactly one of them. models: restrict the ladder (default: every hyperprior codec
-    installed); load: model id → (model, weights sha256), e.g. a cache; effort: a key of
+    (0…100): exactly one of them. models: restrict the ladder (default: every codec model
+    installed; ladder() picks the rungs); load: model id → (model, weights sha256), e.g. a cache; effort: a key of
     search.EFFORTS (module docstring), progress(k) called after each search step. Input
     contract: as_tensor. ValueError for a bad input, target or effort."""
     if effort not in search.EFFORTS:

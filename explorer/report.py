@@ -328,8 +328,8 @@ class RateTarget:
 
 
 def rate_ladder(cards: Sequence[ModelCard]) -> list[ModelCard]:
-    """The cards rate control picks from (rate.ladder: the hyperprior codec models, fewest bits
-    first); empty for a family without them."""
+    """The cards rate control picks from (rate.ladder: the codec models that code at any step,
+    less those another one refines), fewest bits first; empty for a family without them."""
     try:
         ids = rate.ladder([c.id for c in cards])
     except ValueError:

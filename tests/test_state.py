@@ -134,7 +134,7 @@ def test_the_rate_control_keeps_its_file_under_its_step_and_changes_no_model(wei
     model = state.load_model(codec_card)
     before = {name: value.clone() for name, value in model.state_dict().items()}
     rungs = report.rate_ladder(report.model_cards())
-    assert [c.id for c in rungs] == ["codec-c4-hp"]  # the hyperprior codec models only
+    assert [c.id for c in rungs] == ["codec-c4-hp"]  # the codec models that code at any step only
     target = report.rate_target("size", 0.8 * trained.analysis.num_bytes / 1000, 96, 128)
     shown = state.rate_file(rungs, key, target, image)
     # The shared model is read, never changed: the same weights and buffers after the search.

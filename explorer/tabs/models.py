@@ -22,8 +22,11 @@ from explorer.widgets import THUMBNAIL_MIN, show_png, zoom_settings
 
 
 def show_comparison(cards: list[report.ModelCard], image: np.ndarray, current: str) -> None:
-    """Every model and both codec ladders on this image: computed when this tab is first opened,
-    then cached per image (zoom and slider moves do not recompute it)."""
+    """Every model the sliders offer and the classical codecs' ladders on this image: computed
+    when this tab is first opened, then cached per image (zoom and slider moves do not recompute
+    it). A model another one refines is left out: the same pictures for more bits, and its
+    loading and run would cost this tab memory and seconds."""
+    cards = [c for c in cards if not c.superseded_by]
     compared = report.comparison_image(image)
     key = report.image_key(compared.image)
     if compared.note:
@@ -51,8 +54,7 @@ def show_comparison(cards: list[report.ModelCard], image: np.ndarray, current: s
         column.markdown(f"**{text}**")
     for card, point in zip(cards, points):
         label, picture, error, detail = st.columns([1.3, 1, 1, 1], vertical_alignment="center")
-        refined = f" · refined by {card.superseded_by}, off the slider" if card.superseded_by else ""
-        label.markdown(f"**{card.id}**{' (on the slider)' if card.id == current else ''}{refined}  \n{card.label}")
+        label.markdown(f"**{card.id}**{' (on the slider)' if card.id == current else ''}  \n{card.label}")
         label.metric("PSNR", f"{point.psnr:.2f} dB")
         label.caption(f"{point.num_bytes:,} B · {point.bpp:.3f} bpp")
         name = f"{key}/{ModelRef.of(card)}/compared"
