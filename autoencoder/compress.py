@@ -1,8 +1,8 @@
 """`python -m autoencoder compress` and `decompress`: images ↔ `.aez` files with a codec model.
 
-    python -m autoencoder compress photo.jpg holiday/ -m codec-c16-hp -o out/    # → out/*.aez
+    python -m autoencoder compress photo.jpg holiday/ -m codec-c16-cb -o out/    # → out/*.aez
     python -m autoencoder compress photo.jpg -o out/ --size 30KB      # or --bpp 0.5, or --quality 60
-    python -m autoencoder compress photo.jpg -m codec-c16-hp -o out/ --effort max   # minutes: a searched latent
+    python -m autoencoder compress photo.jpg -m codec-c16-cb -o out/ --effort max   # minutes: a searched latent
     python -m autoencoder decompress out/ -o decoded/ --reference holiday/      # → decoded/*.png
 
 Each file gets one line: bytes, bits per pixel and PSNR (compress: of the decoded file against
@@ -14,7 +14,7 @@ exit status is then 2.
 Nothing is overwritten: an output that exists is refused unless --force, an output that is
 one of the inputs (or a --reference image) is refused even with --force, and inputs that
 would be written to the same output are all refused. --effort max searches each image's
-latent for the fixed decoder (search.py: minutes per photo, a progress line on stderr): fewer
+latent for the fixed decoder (minutes per photo, a progress line on stderr): fewer
 bytes and a better picture, decoded by the same decoder. Outputs are written to a temporary file
 beside them and renamed into place, so no half-written file is ever left under their name.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import io
 import os
@@ -119,12 +120,13 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def _plan(files: list[Path], out: Path, suffix: str, force: bool, protected: list[Path]) -> tuple[dict, int]:
+def _plan(files: list[Path], out: Path, suffix: str, force: bool, protected: list[Path],
+          made: list[Path]) -> tuple[dict, int]:
     """({input: its output}, number refused). `out` is one output file (when it ends in `suffix`
-    and there is one input) or a folder, made if absent; Refused if it can be neither. Refused
-    with one line each: an input whose output exists (unless `force`), is one of the
-    `protected` files (inputs and references: even with `force`) or is a folder, and inputs
-    that would share an output."""
+    and there is one input) or a folder, made if absent (the folders made go to `made`, deepest
+    first, for _remove_if_empty); Refused if it can be neither. Refused with one line each: an
+    input whose output exists (unless `force`), is one of the `protected` files (inputs and
+    references: even with `force`) or is a folder, and inputs that would share an output."""
     if out.suffix.lower() == suffix and not out.is_dir():
         if len(files) > 1:
             raise Refused(f"-o {out} names one {suffix} file, but there are {len(files)} inputs; name a folder")
@@ -136,9 +138,14 @@ def _plan(files: list[Path], out: Path, suffix: str, force: bool, protected: lis
                           f"name a folder (or one {suffix} file for one input)")
         targets = {f: out / (f.stem + suffix) for f in files}
         folder = out
+    missing = folder
+    while not os.path.lexists(missing) and missing != missing.parent:
+        made.append(missing)
+        missing = missing.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (OSError, ValueError) as e:
+        made.clear()
         raise Refused(f"cannot create the output folder {folder}: {reason(e)}") from None
     sharing = defaultdict(list)
     for source, target in targets.items():
@@ -161,6 +168,16 @@ def _plan(files: list[Path], out: Path, suffix: str, force: bool, protected: lis
         refuse(source, why)
         refused += 1
     return plan, refused
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Take back the output folders a run made (deepest first) while they are empty: a run that
+    wrote nothing leaves nothing behind. os.rmdir removes only an empty folder."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
 
 
 def _write(source: Path, target: Path, data: bytes, force: bool) -> bool:
@@ -228,12 +245,12 @@ def compress_main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--force", action="store_true", help="replace outputs that exist (never an input)")
     p.add_argument("inputs", nargs="+", type=Path, help="images, or folders of images")
-    p.add_argument("-m", "--model", help="a codec model id (see `list_models()`); with a target below, the "
-                   "step is searched within this model only")
+    p.add_argument("-m", "--model", help="a codec model id (a wrong one gets the list); give a model, a target "
+                   "below, or both: with both, the step is searched within this model only")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder (or an .aez file for one image)")
     goal = p.add_mutually_exclusive_group()
     goal.add_argument("--quality", type=float, help="0…100: a model and quantization step from the ladder, "
-                        "the same for every image (rate.py)")
+                        "the same for every image (docs/codec.md)")
     goal.add_argument("--bpp", type=float, help="at most this many bits per pixel: the model and step that "
                         "decode best within it")
     goal.add_argument("--size", type=_size, help="at most this many bytes per file (4096, 30KB, 30KiB, "
@@ -249,13 +266,21 @@ def compress_main(argv: list[str] | None = None) -> int:
     targeted = any(v is not None for v in (args.quality, args.bpp, args.size))
     if args.model is None and not targeted:
         p.error("give a model (-m) or a target (--quality, --bpp or --size)")
+    made: list[Path] = []
+    try:
+        return _compress(args, targeted, made)
+    finally:
+        _remove_if_empty(made)
+
+
+def _compress(args: argparse.Namespace, targeted: bool, made: list[Path]) -> int:
     load = functools.cache(load_codec)  # rate control loads each model once for all the files
     try:
         codecs = codec_models()
         if args.model is not None and args.model not in codecs:
             raise Refused(f"{args.model!r} is not a codec model; codec models: {', '.join(codecs) or 'none installed'}")
         files, failed = _inputs(args.inputs, IMAGE_SUFFIXES, f"images ({', '.join(IMAGE_SUFFIXES)})")
-        plan, refused = _plan(files, args.out, ".aez", args.force, files)
+        plan, refused = _plan(files, args.out, ".aez", args.force, files, made)
         model, sha = load(args.model) if plan and not targeted else (None, None)
     except (Refused, WeightsError, CodecError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -317,11 +342,24 @@ def decompress_main(argv: list[str] | None = None) -> int:
     p.add_argument("-m", "--model", help="refuse files made with any other model")
     p.add_argument("--reference", type=Path, help="the original image (or a folder of them, matched by name) for PSNR")
     args = p.parse_args(argv)
+    made: list[Path] = []
+    try:
+        return _decompress(args, made)
+    finally:
+        _remove_if_empty(made)
+
+
+def _decompress(args: argparse.Namespace, made: list[Path]) -> int:
     try:
         files, failed = _inputs(args.inputs, (".aez",), ".aez files")
+        if args.reference is not None and not os.path.exists(args.reference):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(args.reference))
         references = _references(args.reference)
+        if isinstance(references, Path) and len(files) > 1:
+            raise Refused(f"--reference {args.reference} is one image, but there are {len(files)} .aez files; "
+                          "name a folder of the originals (matched by name)")
         protected = files + (list(references.values()) if isinstance(references, dict) else [references] if references else [])
-        plan, refused = _plan(files, args.out, ".png", args.force, protected)
+        plan, refused = _plan(files, args.out, ".png", args.force, protected, made)
     except (Refused, OSError) as e:
         print(f"error: {e if isinstance(e, Refused) else f'--reference {args.reference}: {reason(e)}'}", file=sys.stderr)
         return 2
@@ -350,6 +388,11 @@ def decompress_main(argv: list[str] | None = None) -> int:
             else:
                 if original.shape == pixels.shape:
                     psnr = float(metrics.psnr(to_tensor(pixels), to_tensor(original)))
-        print(_report(f"{path} → {target} ({result.model_id})", len(data), *pixels.shape[:2], psnr))
+                else:
+                    print(f"warning: {ref}: it is {original.shape[1]}×{original.shape[0]}, the decoded image "
+                          f"{pixels.shape[1]}×{pixels.shape[0]}; no PSNR", file=sys.stderr)
+        step = aez.step_value(result.header.step)
+        made_by = result.model_id if step == 1 else f"{result.model_id}, step {step:g}"
+        print(_report(f"{path} → {target} ({made_by})", len(data), *pixels.shape[:2], psnr))
     return 2 if failed or not plan else 0
 

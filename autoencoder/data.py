@@ -323,7 +323,10 @@ def center_square(image: np.ndarray, size: int) -> np.ndarray:
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) → float (1, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+    array = np.ascontiguousarray(image)
+    if not array.flags.writeable:  # e.g. np.asarray of a PIL image, or a cached picture: torch warns on a view of it
+        array = array.copy()
+    return torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255.0
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -419,6 +419,13 @@ CLI_CASES = {
         {"a.png": "image", "b.png": "image"}, "compress a.png b.png -m {model} -o x.aez",
         ("-o x.aez names one .aez file, but there are 2 inputs",)),
     "decompress a.aez -o a.aez": CliCase({"a.aez": "aez"}, "decompress a.aez -o a.aez", ("-o a.aez is a file, not a folder",)),
+    "a --reference that is not there": CliCase(
+        {"a.aez": "aez"}, "decompress a.aez -o out/deeper --reference nope.png", ("--reference nope.png: No such file",)),
+    "one --reference image for two .aez files": CliCase(
+        {"a.aez": "aez", "b.aez": "aez", "a.png": "image"}, "decompress a.aez b.aez -o out --reference a.png",
+        ("--reference a.png is one image, but there are 2 .aez files",)),
+    "nothing to write leaves no output folder": CliCase(
+        {"bad.png": "text"}, "compress bad.png -m {model} -o new/deeper", ("bad.png: ",)),
     "an output folder nobody may write in": CliCase(
         {"a.png": "image", "b.png": "image"}, "compress a.png b.png -m {model} -o /sys",
         ("cannot write /sys/a.aez: Permission denied", "cannot write /sys/b.aez: Permission denied")),

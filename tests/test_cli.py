@@ -115,6 +115,8 @@ def test_each_cli_case_refuses_file_by_file_and_changes_nothing_else(codecs, sam
     assert {k: v for k, v in after.items() if k in before} == before  # nothing there before was changed
     new = {k for k in set(after) - set(before) if not (tmp_path / k).is_dir()}
     assert new == set(case.writes), new
+    folders = {k for k in set(after) - set(before) if (tmp_path / k).is_dir()}
+    assert folders <= {str(parent) for w in case.writes for parent in Path(w).parents}, folders  # none left empty
     assert len(out.splitlines()) == len(case.writes)  # one report line per file written
     assert not [p for p in tmp_path.rglob("*.tmp")]  # no temporary file left
 
@@ -187,3 +189,13 @@ def test_an_impossible_target_is_one_usage_line_before_any_file_is_read(tmp_path
         cli(["compress", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), *target])
     assert stop.value.code == 2 and words in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_decompress_says_why_a_reference_gives_no_psnr_and_names_the_step(codecs, samples, tmp_path, capsys):  # noqa: F811
+    lay_out(tmp_path, {"photo.png": "image", "small.png": "image"}, *samples)
+    Image.fromarray(photo(20, 24)).save(tmp_path / "small.png")
+    model, sha = codec.load_codec(MODEL)
+    (tmp_path / "photo.aez").write_bytes(codec.compress(model, to_tensor(photo(40, 56)), MODEL, sha, step=1.5).data)
+    status, err, out = run_case(tmp_path, "decompress photo.aez -o back --reference small.png", capsys)
+    assert status == 0 and "PSNR" not in out and f"({MODEL}, step 1.5)" in out
+    assert err == ["warning: small.png: it is 24×20, the decoded image 56×40; no PSNR"]

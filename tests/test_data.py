@@ -141,3 +141,14 @@ def test_gallery_loads_without_network():
         assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8 and min(img.shape[:2]) >= 256
     with pytest.raises(KeyError):
         data.load_gallery_image("nope")
+
+
+def test_a_read_only_picture_becomes_a_tensor_without_a_warning():
+    import warnings
+
+    picture = np.asarray(Image.new("RGB", (6, 4), (255, 0, 51)))  # read-only, as PIL hands it out
+    assert not picture.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns on a view of a read-only array
+        x = data.to_tensor(picture)
+    assert x.shape == (1, 3, 4, 6) and torch.allclose(x[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.2]))
