@@ -22,6 +22,8 @@ COMMANDS = {  # name: (module, function, what it does)
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS:
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"error: no command {argv[0]!r}; the commands are below", file=sys.stderr)
         print("usage: python -m autoencoder COMMAND [options]\n\ncommands:")
         for name, (_, _, text) in COMMANDS.items():
             print(f"  {name:10} {text}")

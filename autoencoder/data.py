@@ -267,6 +267,8 @@ def _decode(data: bytes, max_side: int | None) -> np.ndarray:
         if data[:4] in (b"II*\x00", b"MM\x00*"):
             raise ImageError("this TIFF's sample type cannot be read (signed or 32-bit integer colour is not "
                              "supported; 8 or 16-bit unsigned colour, and single-channel integer or float, are)") from e
+        if not data:
+            raise ImageError("the file is empty (0 bytes)") from e
         raise ImageError(f"this file is not an image in an accepted format ({ACCEPTED})") from e
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
         raise ImageError(f"the image file is damaged or truncated ({e}); accepted formats: {ACCEPTED}") from e

@@ -329,6 +329,7 @@ IMAGE_CASES = {
                                          "7072×7071 = 50,006,112 pixels; at most 50,000,000 pixels"),
     "400 megapixels": ImageCase(lambda: png_header(20_000, 20_000), "the image has 400,000,000 pixels"),
     "a text file": ImageCase(lambda: b"this is a text file, not a picture", "not an image in an accepted format"),
+    "an empty file": ImageCase(lambda: b"", "the file is empty (0 bytes)"),
     "1×1 pixel": ImageCase(lambda: encoded(Image.new("RGB", (1, 1), "red"), "PNG"), "both sides must be at least 2"),
     "2000×10 strip": ImageCase(lambda: encoded(Image.new("RGB", (2000, 10), "red"), "PNG"), "wider than 32:1"),
     "PPM renamed": _other_format("PPM"),
