@@ -66,7 +66,7 @@ def test_animated_gif_gives_first_frame():
 
 @pytest.mark.parametrize("payload, message", [
     (b"this is not an image", "not an image"),
-    (b"", "not an image"),
+    (b"", r"the file is empty \(0 bytes\)"),
 ])
 def test_not_an_image(payload, message):
     with pytest.raises(ImageError, match=message):
