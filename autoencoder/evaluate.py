@@ -473,8 +473,12 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
+# A results row's fields that say what the model is, or where it stands among the models of the
+# run (the ladder), not how it scored: the manifest stores only the scores.
+ROW_DESCRIPTION = ("id", "family", "ratio", "prior", "lmbda", "latent_channels", "ladder")
+
+
 def scored_entry(entry: ModelEntry, dataset: str, row: dict, images: int) -> ModelEntry:
     """`entry` with a results row's mean scores on `dataset` (and a codec's mean file bpp: its rate there)."""
-    scores = {k: v for k, v in row.items()
-              if k not in ("id", "family", "ratio", "prior", "lmbda", "latent_channels") and not k.endswith("_per_image")}
+    scores = {k: v for k, v in row.items() if k not in ROW_DESCRIPTION and not k.endswith("_per_image")}
     return entry.scored(dataset, metrics={"images": images, **scores}, rate=row.get("bpp"))

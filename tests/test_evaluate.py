@@ -90,6 +90,14 @@ def test_update_manifest_and_readme_splice(use_weights, eval_folder, tmp_path):
     assert stored["images"] == 1 and stored["psnr"] > 5 and "psnr_per_image" not in stored  # the JSON keeps those
 
 
+def test_the_manifest_stores_a_rows_scores_not_what_describes_the_model(use_weights):
+    row = {"id": "conv-c4", "prior": "hyperprior", "lmbda": 0.01, "latent_channels": 4, "ladder": True,
+           "psnr": 30.0, "bpp": 0.5, "psnr_per_image": [30.0]}
+    entry = evaluate.scored_entry(manifest.model_info("conv-c4"), "somewhere", row, images=1)
+    assert entry.scores_on("somewhere").metrics == {"images": 1, "psnr": 30.0, "bpp": 0.5}
+    assert entry.scores_on("somewhere").rate == 0.5
+
+
 def test_stitching_tiles_is_exact():
     image = np.random.default_rng(0).integers(0, 256, (128, 192, 3), dtype=np.uint8)
     from autoencoder.data import tiles, to_tensor
