@@ -144,8 +144,7 @@ def _plan(files: list[Path], out: Path, suffix: str, force: bool, protected: lis
         missing = missing.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except (OSError, ValueError) as e:
-        made.clear()
+    except (OSError, ValueError) as e:  # the parents mkdir made before it failed are taken back too
         raise Refused(f"cannot create the output folder {folder}: {reason(e)}") from None
     sharing = defaultdict(list)
     for source, target in targets.items():
@@ -176,7 +175,9 @@ def _remove_if_empty(folders: list[Path]) -> None:
     for folder in folders:
         try:
             os.rmdir(folder)
-        except OSError:
+        except (FileNotFoundError, ValueError):  # never made (a mkdir that failed part way; a NUL in the name)
+            continue
+        except OSError:  # not empty: it holds what the run wrote, and so do its parents
             return
 
 

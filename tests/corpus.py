@@ -425,6 +425,8 @@ CLI_CASES = {
     "one --reference image for two .aez files": CliCase(
         {"a.aez": "aez", "b.aez": "aez", "a.png": "image"}, "decompress a.aez b.aez -o out --reference a.png",
         ("--reference a.png is one image, but there are 2 .aez files",)),
+    "an output folder with a NUL in its name": CliCase(
+        {"a.png": "image"}, "compress a.png -m {model} -o 'new/a\x00b'", ("cannot create the output folder new/a",)),
     "nothing to write leaves no output folder": CliCase(
         {"bad.png": "text"}, "compress bad.png -m {model} -o new/deeper", ("bad.png: ",)),
     "an output folder nobody may write in": CliCase(
