@@ -457,8 +457,14 @@ def _stored_result(name: str, key: str, folder: Path | None) -> dict | None:
 
 
 def load_kodak_eval(folder: Path | None = None) -> dict | None:
-    """weights/kodak-eval.json (written by `python -m autoencoder eval`), or None if absent/unreadable."""
-    return _stored_result(KODAK_EVAL_FILE, "models", folder)
+    """weights/kodak-eval.json (written by `python -m autoencoder eval`), or None if absent,
+    unreadable or written by an eval older than the codec rows' "ladder" field (the chart's
+    ladder is drawn from it: such a file is left out until eval runs again)."""
+    results = _stored_result(KODAK_EVAL_FILE, "models", folder)
+    codecs = results.get("codecs", []) if results else []
+    if not isinstance(codecs, list) or not all(isinstance(row, dict) and "ladder" in row for row in codecs):
+        return None
+    return results
 
 
 # ---------------------------------------------------------------------------------------

@@ -290,6 +290,11 @@ def test_kodak_eval_is_optional(tmp_path):
     assert report.load_kodak_eval(tmp_path) is None
     (tmp_path / report.KODAK_EVAL_FILE).write_text(json.dumps(KODAK))
     assert report.load_kodak_eval(tmp_path)["images"] == 24
+    row = {"id": "codec-c16-hp", "prior": "hyperprior", "bpp": 0.3, "psnr": 28.0}
+    (tmp_path / report.KODAK_EVAL_FILE).write_text(json.dumps({**KODAK, "codecs": [row]}))
+    assert report.load_kodak_eval(tmp_path) is None  # an older eval's file: no "ladder" to draw the chart's ladder from
+    (tmp_path / report.KODAK_EVAL_FILE).write_text(json.dumps({**KODAK, "codecs": [{**row, "ladder": True}]}))
+    assert report.load_kodak_eval(tmp_path)["codecs"][0]["ladder"]
 
 
 # ---------------------------------------------------------------------------------------
