@@ -40,7 +40,13 @@ from autoencoder.data import (
     limit_size,
     to_uint8,
 )
-from autoencoder.manifest import ModelEntry, WeightsError, model_entries, superseded, weights_dir
+from autoencoder.manifest import (
+    ModelEntry,
+    WeightsError,
+    model_entries,
+    superseded,
+    weights_dir,
+)
 from autoencoder.models import MODEL_FAMILIES, DenseConfig, Family
 from autoencoder.pipeline import TILE, Analysis, crop_to_tiles, score
 

@@ -59,9 +59,8 @@ def test_fine_tuning_with_the_transform_frozen_keeps_the_transform_and_gains(con
 
 
 def test_the_model_a_fine_tune_refines_leaves_the_ladder_and_the_slider_but_not_the_manifest(context_codecs):
-    from explorer import report
-
     from autoencoder import manifest, rate
+    from explorer import report
 
     entries = manifest.model_entries()
     assert manifest.model_info("codec-cb").refines == "codec-hp" and manifest.model_info("codec-hp").refines is None
