@@ -44,10 +44,11 @@ def show_comparison(cards: list[report.ModelCard], image: np.ndarray, current: s
                     key="rd_chart")
     with st.expander("The chart as a table"):
         st.table(report.rate_table(points, {c.id: c.family for c in cards}, codecs))
-    st.caption("Solid: this image (real bytes: the 8-bit latents, the codec models' .aez files, Pillow's JPEG and "
-               "WebP files). " + ("Dashed and open: the mean over the Kodak set from weights/kodak-eval.json."
-                                  if kodak else "The Kodak reference curves appear once weights/kodak-eval.json "
-                                                "exists (`python -m autoencoder eval`)."))
+    st.caption("Solid: this image (real bytes: the 8-bit latents, the codec models' .aez files, the files of "
+               f"{', '.join(c.label for c in baselines.CODECS.values())}). "
+               + ("Dashed and open: the mean over the Kodak set from weights/kodak-eval.json."
+                  if kodak else "The Kodak reference curves appear once `python -m autoencoder eval` has written "
+                                "weights/kodak-eval.json."))
     box = views.zoom_box(*compared.image.shape[:2], *zoom_settings())
     header = st.columns([1.3, 1, 1, 1])
     for column, text in zip(header, ("Model", "Reconstruction", "Error |x − x̂|", "Zoom region")):
